@@ -1,0 +1,151 @@
+//! `dnswatch lookups`.
+
+use std::io::{BufWriter, Write};
+
+use serde_json::json;
+
+use super::ExitError;
+use crate::cli::{Format, LookupsArgs};
+use crate::lookup::Lookup;
+use crate::store::sqlite::{LookupFilter, SqliteStore};
+use crate::time;
+
+fn parse_time(flag: &str, value: &Option<String>) -> Result<Option<i64>, ExitError> {
+    match value {
+        None => Ok(None),
+        Some(v) => time::parse(v).map(Some).ok_or_else(|| {
+            ExitError::Usage(format!(
+                "{flag} {v:?}: not a time (use RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] in UTC, or @unix-seconds)"
+            ))
+        }),
+    }
+}
+
+/// The JSON object of one lookup (the documented `lookups --format json` keys).
+pub fn lookup_json(l: &Lookup) -> serde_json::Value {
+    json!({
+        "ts": time::rfc3339(l.ts_us),
+        "querier": l.querier.ip().to_string(),
+        "querier_port": l.querier.port(),
+        "server": l.server.ip().to_string(),
+        "server_port": l.server.port(),
+        "transport": l.transport,
+        "qname": if l.qname.is_empty() { serde_json::Value::Null } else { l.qname.clone().into() },
+        "qtype": l.qtype,
+        "qclass": l.qclass,
+        "flags": l.flags,
+        "rcode": l.rcode,
+        "answers": l.answers,
+        "rtt_us": l.rtt_us,
+        "ecs": l.ecs,
+        "query_seen": l.query_seen,
+        "answered": l.answered,
+        "source": l.source,
+    })
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
+    let filter = LookupFilter {
+        name: args.name.clone(),
+        querier: args.querier.clone(),
+        entry: args.entry.clone(),
+        since_us: parse_time("--since", &args.since)?,
+        until_us: parse_time("--until", &args.until)?,
+    };
+    let store =
+        SqliteStore::open_read_only(&args.db).map_err(|e| ExitError::Runtime(e.to_string()))?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut io_err: Option<std::io::Error> = None;
+    let mut n = 0usize;
+    let limit = args.limit.unwrap_or(usize::MAX);
+    if args.format == Format::Csv {
+        let _ = writeln!(
+            out,
+            "ts,querier,querier_port,server,server_port,transport,qname,qtype,qclass,flags,rcode,answers,rtt_us,ecs,query_seen,answered,source"
+        );
+    }
+    if args.format == Format::Table {
+        let _ = writeln!(
+            out,
+            "{:<27} {:<39} {:<30} {:<6} {:<9} {:<9} {}",
+            "TIME", "QUERIER", "QNAME", "QTYPE", "RCODE", "RTT(ms)", "ANSWERS"
+        );
+    }
+    let res = store.lookups(&filter, &mut |l| {
+        if n >= limit {
+            return false;
+        }
+        n += 1;
+        let answers: Vec<String> = l
+            .answers
+            .iter()
+            .map(|a| format!("{} {}", a.rtype, a.data))
+            .collect();
+        let r = match args.format {
+            Format::Json => writeln!(out, "{}", lookup_json(&l)),
+            Format::Csv => writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                time::rfc3339(l.ts_us),
+                l.querier.ip(),
+                l.querier.port(),
+                l.server.ip(),
+                l.server.port(),
+                l.transport,
+                csv_field(&l.qname),
+                l.qtype,
+                l.qclass,
+                csv_field(&l.flags),
+                l.rcode.as_deref().unwrap_or(""),
+                csv_field(&answers.join("|")),
+                l.rtt_us.map_or(String::new(), |v| v.to_string()),
+                l.ecs.as_deref().unwrap_or(""),
+                l.query_seen,
+                l.answered,
+                csv_field(&l.source),
+            ),
+            Format::Table => writeln!(
+                out,
+                "{:<27} {:<39} {:<30} {:<6} {:<9} {:<9} {}",
+                time::rfc3339(l.ts_us),
+                l.querier.ip(),
+                l.qname,
+                l.qtype,
+                l.rcode
+                    .as_deref()
+                    .unwrap_or(if l.answered { "?" } else { "-" }),
+                l.rtt_us
+                    .map_or("-".to_string(), |v| format!("{:.3}", v as f64 / 1000.0)),
+                answers.join(", "),
+            ),
+        };
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                io_err = Some(e);
+                false
+            }
+        }
+    });
+    res.map_err(|e| ExitError::Runtime(e.to_string()))?;
+    match io_err.map(|e| e.kind()) {
+        // A closed pipe (`| head`) is a normal way to stop reading.
+        Some(std::io::ErrorKind::BrokenPipe) | None => {}
+        Some(k) => return Err(ExitError::Runtime(format!("writing output: {k}"))),
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(ExitError::Runtime(e.to_string()))
+        }
+        _ => Ok(()),
+    }
+}

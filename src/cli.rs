@@ -1,0 +1,173 @@
+//! Command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Passive DNS capture and live monitor.
+///
+/// dnswatch decodes DNS from live interfaces or pcap/pcapng files, records
+/// every lookup that touches a watched name, zone or address in SQLite, and
+/// raises alerts when a watched host gets unusual queriers or an unusual
+/// rhythm of lookups.
+///
+/// Watch entries: `example.com` (the name and everything below it),
+/// `*.example.com` (only names below it), `=host.example.com` (exactly that
+/// name), `192.0.2.10` or `2001:db8::/32` (lookups whose answers fall inside,
+/// and PTR lookups of those addresses), `.` (everything).
+///
+/// Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dnswatch",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`);
+    /// RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info", value_name = "FILTER")]
+    pub log: String,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay capture files into the database.
+    ///
+    /// Reads each pcap or pcapng file in order (packets in file order),
+    /// decodes every DNS message on the DNS ports (UDP, TCP with stream
+    /// reassembly, IPv4/IPv6 fragments, VLAN, GRE/ERSPAN, VXLAN, GENEVE,
+    /// Teredo and IP-in-IP tunnels), pairs queries with responses and stores
+    /// one row per lookup touching the watch list. Opening an existing
+    /// database appends to it. A summary is printed at the end; a progress
+    /// bar is shown on a terminal.
+    ///
+    /// A truncated or damaged file is read up to the damage; the byte offset
+    /// and the bytes lost are reported and the replay goes on (exit 0). A
+    /// file that is not a capture stops the run before anything is written
+    /// (exit 1).
+    ///
+    /// Example: dnswatch replay --db case.db --watch example.com --watch 192.0.2.10 capture.pcap
+    Replay(ReplayArgs),
+    /// Capture live on interfaces and record watched lookups (the daemon).
+    Run(RunArgs),
+    /// List recorded lookups.
+    ///
+    /// Formats: `table` (aligned columns for people), `csv` (header row,
+    /// answers as `type data` joined with `|`), `json` (one object per line:
+    /// ts, querier, querier_port, server, server_port, transport, qname,
+    /// qtype, qclass, flags, rcode, answers[name,type,ttl,data], rtt_us, ecs,
+    /// query_seen, answered, source).
+    Lookups(LookupsArgs),
+    /// Validate a configuration file and its watch list, then exit.
+    ///
+    /// Prints nothing and exits 0 when the configuration is valid; otherwise
+    /// prints the file, line and key at fault and exits 2. Used by the
+    /// systemd unit before start and reload.
+    CheckConfig(CheckConfigArgs),
+}
+
+/// Options shared by `replay` and `run`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CommonArgs {
+    /// Configuration file (TOML). Every key is optional; see config/dnswatch.toml.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// SQLite database to write (created if missing, appended otherwise).
+    /// Overrides storage.database; default `dnswatch.db`.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Watch entry; repeat for several. Added to the config's watch list.
+    #[arg(short, long = "watch", value_name = "ENTRY")]
+    pub watch: Vec<String>,
+    /// JSON-lines alert log to append to (overrides alerts.log).
+    #[arg(long, value_name = "PATH")]
+    pub alerts: Option<PathBuf>,
+    /// DNS port; repeat for several (overrides capture.dns_ports; default 53).
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+}
+
+/// `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Capture files (pcap or pcapng), read in the order given.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Interface to capture on; repeat for several (overrides capture.interfaces).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interfaces: Vec<String>,
+}
+
+/// Output formats of `lookups`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns.
+    #[default]
+    Table,
+    /// Comma-separated values with a header.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `lookups`.
+#[derive(Debug, Args)]
+pub struct LookupsArgs {
+    /// Database to read.
+    #[arg(long, value_name = "PATH", default_value = "dnswatch.db")]
+    pub db: PathBuf,
+    /// Only this query name; `*.zone` for the zone and everything below it.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Only lookups by this querier IP.
+    #[arg(long, value_name = "IP")]
+    pub querier: Option<String>,
+    /// Only lookups that matched this watch entry.
+    #[arg(long, value_name = "ENTRY")]
+    pub entry: Option<String>,
+    /// From this time (RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` UTC, or `@unix-seconds`).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Up to (not including) this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Stop after this many rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+/// `check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// Configuration file.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "/etc/dnswatch/dnswatch.toml"
+    )]
+    pub config: PathBuf,
+}

@@ -1,0 +1,449 @@
+//! Configuration: a TOML file (every key optional, unknown keys rejected
+//! with file, line and key), command-line overrides, and validation into the
+//! runtime settings. Relative paths are resolved against the config file's
+//! directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::decode::DecodeConfig;
+use crate::detect::DetectorConfig;
+use crate::pipeline::PipelineConfig;
+use crate::watch::{WatchError, Watchlist};
+
+/// Default database path when neither config nor `--db` names one.
+pub const DEFAULT_DB: &str = "dnswatch.db";
+/// Default commit interval.
+pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 1000;
+/// Default metrics address.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9153";
+
+/// Config problems; each names the file and, where known, the line and key.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// File.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        /// File (or `command line`).
+        path: PathBuf,
+        /// Dotted key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A bad watch entry.
+    #[error("{path}: {key}: {source}")]
+    Watch {
+        /// File (or `command line`).
+        path: PathBuf,
+        /// Key or file line.
+        key: String,
+        /// Cause.
+        source: WatchError,
+    },
+}
+
+/// `[capture]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureSection {
+    /// Interfaces for `dnswatch run`.
+    pub interfaces: Vec<String>,
+    /// Ports that carry DNS.
+    pub dns_ports: Vec<u16>,
+    /// Bytes captured per packet.
+    pub snaplen: u32,
+    /// Kernel capture buffer per interface, MiB.
+    pub buffer_mib: u32,
+    /// BPF filter; empty means the built-in DNS filter.
+    pub filter: String,
+    /// Promiscuous mode.
+    pub promiscuous: bool,
+    /// Packets queued between capture threads and the pipeline.
+    pub queue_packets: usize,
+}
+
+impl Default for CaptureSection {
+    fn default() -> Self {
+        Self {
+            interfaces: Vec::new(),
+            dns_ports: vec![53],
+            snaplen: 65_535,
+            buffer_mib: 64,
+            filter: String::new(),
+            promiscuous: false,
+            queue_packets: 65_536,
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// SQLite database path.
+    pub database: Option<PathBuf>,
+    /// Commit at least this often (ms).
+    pub commit_interval_ms: u64,
+    /// Commit when this many lookups are waiting.
+    pub batch_size: usize,
+    /// Delete lookups older than this many days (0 keeps them forever).
+    pub retention_days: u32,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            database: None,
+            commit_interval_ms: DEFAULT_COMMIT_INTERVAL_MS,
+            batch_size: 5000,
+            retention_days: 0,
+        }
+    }
+}
+
+/// `[watch]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchSection {
+    /// Names, zones, addresses and prefixes.
+    pub entries: Vec<String>,
+    /// Files with one entry per line (`#` comments).
+    pub files: Vec<PathBuf>,
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Seconds a query waits for its response.
+    pub response_timeout_s: f64,
+    /// Queries waiting for responses at most.
+    pub max_pending_queries: usize,
+    /// Fragment buffers, MiB.
+    pub fragment_memory_mib: usize,
+    /// Seconds a fragmented datagram may take.
+    pub fragment_timeout_s: f64,
+    /// TCP streams with state at most.
+    pub tcp_max_streams: usize,
+    /// Seconds before an idle TCP stream is dropped.
+    pub tcp_timeout_s: f64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            response_timeout_s: 5.0,
+            max_pending_queries: 1_000_000,
+            fragment_memory_mib: 16,
+            fragment_timeout_s: 30.0,
+            tcp_max_streams: 10_000,
+            tcp_timeout_s: 60.0,
+        }
+    }
+}
+
+/// `[alerts]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSection {
+    /// JSON-lines alert log.
+    pub log: Option<PathBuf>,
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Address of the Prometheus endpoint; empty disables it.
+    pub listen: String,
+    /// Seconds between stats lines in the log (0: never).
+    pub log_interval_s: u64,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_METRICS_LISTEN.into(),
+            log_interval_s: 60,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// `[capture]`.
+    pub capture: CaptureSection,
+    /// `[storage]`.
+    pub storage: StorageSection,
+    /// `[watch]`.
+    pub watch: WatchSection,
+    /// `[limits]`.
+    pub limits: LimitsSection,
+    /// `[alerts]`.
+    pub alerts: AlertsSection,
+    /// `[metrics]`.
+    pub metrics: MetricsSection,
+    /// `[detectors.*]`.
+    pub detectors: DetectorConfig,
+}
+
+/// A loaded config: the raw values with paths resolved.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Where it came from (`None`: defaults only).
+    pub path: Option<PathBuf>,
+    /// Values.
+    pub raw: RawConfig,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
+}
+
+impl Config {
+    /// Parses TOML text; `path` is used in messages and to resolve relative paths.
+    pub fn from_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let mut cfg = Self {
+            path: Some(path.to_path_buf()),
+            raw,
+        };
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(db) = cfg.raw.storage.database.as_mut() {
+            resolve(db);
+        }
+        if let Some(log) = cfg.raw.alerts.log.as_mut() {
+            resolve(log);
+        }
+        for f in &mut cfg.raw.watch.files {
+            resolve(f);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    fn where_(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("(defaults)"))
+    }
+
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.where_(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Checks value ranges and the watch list.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let r = &self.raw;
+        if r.capture.dns_ports.is_empty() {
+            return Err(self.invalid("capture.dns_ports", "at least one port is needed"));
+        }
+        if r.capture.snaplen < 64 {
+            return Err(self.invalid("capture.snaplen", "must be at least 64"));
+        }
+        if r.capture.queue_packets == 0 {
+            return Err(self.invalid("capture.queue_packets", "must be positive"));
+        }
+        for (key, v) in [
+            ("limits.response_timeout_s", r.limits.response_timeout_s),
+            ("limits.fragment_timeout_s", r.limits.fragment_timeout_s),
+            ("limits.tcp_timeout_s", r.limits.tcp_timeout_s),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v < 86_400.0) {
+                return Err(self.invalid(key, "must be a number of seconds between 0 and 86400"));
+            }
+        }
+        if r.storage.commit_interval_ms == 0 {
+            return Err(self.invalid("storage.commit_interval_ms", "must be positive"));
+        }
+        if r.storage.batch_size == 0 {
+            return Err(self.invalid("storage.batch_size", "must be positive"));
+        }
+        if !r.metrics.listen.is_empty() && r.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(self.invalid(
+                "metrics.listen",
+                "must be ADDRESS:PORT (or empty to disable)",
+            ));
+        }
+        r.detectors
+            .validate()
+            .map_err(|(key, msg)| self.invalid(&format!("detectors.{key}"), msg))?;
+        self.watchlist(&[])?;
+        Ok(())
+    }
+
+    /// Builds the watch list from the config plus `extra` entries (command line).
+    pub fn watchlist(&self, extra: &[String]) -> Result<Watchlist, ConfigError> {
+        let mut all: Vec<String> = self.raw.watch.entries.clone();
+        for file in &self.raw.watch.files {
+            let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                if line.is_empty() {
+                    continue;
+                }
+                Watchlist::new([line]).map_err(|source| ConfigError::Watch {
+                    path: file.clone(),
+                    key: format!("line {}", i + 1),
+                    source,
+                })?;
+                all.push(line.to_string());
+            }
+        }
+        for (i, e) in self.raw.watch.entries.iter().enumerate() {
+            Watchlist::new([e]).map_err(|source| ConfigError::Watch {
+                path: self.where_(),
+                key: format!("watch.entries[{i}]"),
+                source,
+            })?;
+        }
+        for e in extra {
+            Watchlist::new([e]).map_err(|source| ConfigError::Watch {
+                path: PathBuf::from("command line"),
+                key: "--watch".into(),
+                source,
+            })?;
+        }
+        all.extend(extra.iter().cloned());
+        Watchlist::new(all).map_err(|source| ConfigError::Watch {
+            path: self.where_(),
+            key: "watch".into(),
+            source,
+        })
+    }
+
+    /// Pipeline settings.
+    pub fn pipeline(&self) -> PipelineConfig {
+        let l = &self.raw.limits;
+        let s = |v: f64| (v * 1e6) as i64;
+        PipelineConfig {
+            decode: DecodeConfig {
+                dns_ports: self.raw.capture.dns_ports.clone(),
+                fragment_memory: l.fragment_memory_mib << 20,
+                fragment_timeout_us: s(l.fragment_timeout_s),
+                tcp_max_streams: l.tcp_max_streams,
+                tcp_timeout_us: s(l.tcp_timeout_s),
+            },
+            response_timeout_us: s(l.response_timeout_s),
+            max_pending: l.max_pending_queries,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text =
+            "[storage]\ncommit_interval_ms = 5\n\n[capture]\nsnaplen = 1500\nbogus_key = 1\n";
+        let err = Config::from_str(text, Path::new("/etc/dnswatch/x.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("/etc/dnswatch/x.toml:6:"), "{msg}");
+        assert!(msg.contains("bogus_key"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_and_bad_values() {
+        let err =
+            Config::from_str("[capture]\nsnaplen = \"big\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("c.toml:2:"), "{err}");
+        let err = Config::from_str("[limits]\nresponse_timeout_s = -1\n", Path::new("c.toml"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("limits.response_timeout_s"),
+            "{err}"
+        );
+        let err = Config::from_str(
+            "[watch]\nentries = [\"ok.com\", \"10.0.0.0/99\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("watch.entries[1]"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file() {
+        let cfg = Config::from_str(
+            "[storage]\ndatabase = \"state/x.db\"\n",
+            Path::new("/etc/dnswatch/d.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.raw.storage.database,
+            Some(PathBuf::from("/etc/dnswatch/state/x.db"))
+        );
+    }
+
+    #[test]
+    fn shipped_example_configs_parse() {
+        for f in ["config/dnswatch.toml", "config/replay.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
+            let cfg = Config::load(&path);
+            assert!(cfg.is_ok(), "{f}: {:?}", cfg.err());
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! Packet decoding: link layer → IP (with fragment reassembly and tunnels) →
+//! UDP / TCP (with stream reassembly) → DNS message payloads.
+//!
+//! Input: a captured frame with its link type and packet timestamp.
+//! Output: zero or more [`Datagram`]s, each one DNS message with its
+//! endpoints, handed to a callback. Malformed input is counted by
+//! [`ErrorKind`] and skipped; nothing here panics on input.
+
+pub mod defrag;
+pub mod link;
+pub mod tcp;
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxIpSlice};
+
+pub use link::LinkType;
+
+/// Kinds of undecodable input, each counted separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(usize)]
+pub enum ErrorKind {
+    /// A link type we do not decode.
+    LinkUnsupported,
+    /// Frame shorter than its link header.
+    LinkTruncated,
+    /// Link header inconsistent.
+    LinkMalformed,
+    /// IP header unusable.
+    IpMalformed,
+    /// Fragment that cannot belong to any datagram.
+    FragmentMalformed,
+    /// UDP header unusable.
+    UdpMalformed,
+    /// TCP header unusable.
+    TcpMalformed,
+    /// Tunnel header unusable.
+    TunnelMalformed,
+    /// Tunnels nested deeper than we follow.
+    TunnelTooDeep,
+    /// DNS message shorter than its header.
+    DnsShortHeader,
+    /// DNS question undecodable (bad name, loop, cut short).
+    DnsBadQuestion,
+    /// DNS records after the question undecodable (the lookup is kept).
+    DnsBadRecords,
+}
+
+impl ErrorKind {
+    /// Number of kinds.
+    pub const COUNT: usize = 12;
+    /// All kinds in order.
+    pub const ALL: [ErrorKind; Self::COUNT] = [
+        Self::LinkUnsupported,
+        Self::LinkTruncated,
+        Self::LinkMalformed,
+        Self::IpMalformed,
+        Self::FragmentMalformed,
+        Self::UdpMalformed,
+        Self::TcpMalformed,
+        Self::TunnelMalformed,
+        Self::TunnelTooDeep,
+        Self::DnsShortHeader,
+        Self::DnsBadQuestion,
+        Self::DnsBadRecords,
+    ];
+
+    /// Stable snake_case name (metrics label, summary, database column value).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LinkUnsupported => "link_unsupported",
+            Self::LinkTruncated => "link_truncated",
+            Self::LinkMalformed => "link_malformed",
+            Self::IpMalformed => "ip_malformed",
+            Self::FragmentMalformed => "fragment_malformed",
+            Self::UdpMalformed => "udp_malformed",
+            Self::TcpMalformed => "tcp_malformed",
+            Self::TunnelMalformed => "tunnel_malformed",
+            Self::TunnelTooDeep => "tunnel_too_deep",
+            Self::DnsShortHeader => "dns_short_header",
+            Self::DnsBadQuestion => "dns_bad_question",
+            Self::DnsBadRecords => "dns_bad_records",
+        }
+    }
+}
+
+/// Transport of a DNS message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP.
+    Udp,
+    /// TCP (length-prefixed messages).
+    Tcp,
+}
+
+impl Transport {
+    /// `udp` / `tcp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// One DNS message found in the traffic.
+#[derive(Debug)]
+pub struct Datagram<'a> {
+    /// Packet timestamp (µs since the Unix epoch) of the frame that completed it.
+    pub ts: i64,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// The DNS message.
+    pub payload: &'a [u8],
+}
+
+/// Decoder settings.
+#[derive(Clone, Debug)]
+pub struct DecodeConfig {
+    /// Ports that carry DNS (either end).
+    pub dns_ports: Vec<u16>,
+    /// Cap on buffered fragment bytes.
+    pub fragment_memory: usize,
+    /// Fragment reassembly timeout (µs of packet time).
+    pub fragment_timeout_us: i64,
+    /// Cap on TCP streams with state.
+    pub tcp_max_streams: usize,
+    /// TCP idle timeout (µs of packet time).
+    pub tcp_timeout_us: i64,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        Self {
+            dns_ports: vec![53],
+            fragment_memory: 16 << 20,
+            fragment_timeout_us: 30_000_000,
+            tcp_max_streams: 10_000,
+            tcp_timeout_us: 60_000_000,
+        }
+    }
+}
+
+const VXLAN_PORT: u16 = 4789;
+const GENEVE_PORT: u16 = 6081;
+const TEREDO_PORT: u16 = 3544;
+const MAX_TUNNEL_DEPTH: u8 = 4;
+
+/// Counters of what the decoder saw.
+#[derive(Clone, Debug, Default)]
+pub struct DecodeStats {
+    /// Frames in.
+    pub packets: u64,
+    /// Frames that carried no IP (ARP, ...).
+    pub non_ip: u64,
+    /// IP packets that were not DNS on a watched port.
+    pub non_dns: u64,
+    /// Fragments received.
+    pub fragments: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Packets found inside tunnels.
+    pub tunnelled: u64,
+    /// Errors by kind.
+    pub errors: [u64; ErrorKind::COUNT],
+}
+
+impl DecodeStats {
+    /// Counts one error.
+    pub fn error(&mut self, kind: ErrorKind) {
+        self.errors[kind as usize] += 1;
+    }
+    /// Total errors of all kinds.
+    pub fn total_errors(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+}
+
+fn tcp_datagram(key: tcp::StreamKey, ts: i64, payload: &[u8]) -> Datagram<'_> {
+    Datagram {
+        ts,
+        src: key.0,
+        dst: key.1,
+        transport: Transport::Tcp,
+        payload,
+    }
+}
+
+/// Stateful packet decoder (fragments and TCP streams live here).
+#[derive(Debug)]
+pub struct Decoder {
+    ports: Box<[u64; 1024]>,
+    /// Fragment reassembly state.
+    pub defrag: defrag::Defragmenter,
+    /// TCP reassembly state.
+    pub tcp: tcp::Reassembler,
+    /// Counters.
+    pub stats: DecodeStats,
+    ts: i64,
+    frame: u64,
+}
+
+/// Callback for decoded DNS messages.
+pub type Emit<'e> = dyn FnMut(&Datagram<'_>) + 'e;
+
+impl Decoder {
+    /// A decoder with the given settings.
+    pub fn new(cfg: &DecodeConfig) -> Self {
+        let mut ports = Box::new([0u64; 1024]);
+        for &p in &cfg.dns_ports {
+            ports[usize::from(p) / 64] |= 1 << (p % 64);
+        }
+        Self {
+            ports,
+            defrag: defrag::Defragmenter::new(cfg.fragment_memory, cfg.fragment_timeout_us),
+            tcp: tcp::Reassembler::new(cfg.tcp_max_streams, cfg.tcp_timeout_us),
+            stats: DecodeStats::default(),
+            ts: 0,
+            frame: 0,
+        }
+    }
+
+    fn is_dns_port(&self, p: u16) -> bool {
+        self.ports[usize::from(p) / 64] & (1 << (p % 64)) != 0
+    }
+
+    /// Frame number of the packet being decoded (1-based within its source).
+    pub fn frame(&self) -> u64 {
+        self.frame
+    }
+
+    /// Decodes one frame.
+    pub fn packet(
+        &mut self,
+        ts: i64,
+        frame: u64,
+        link: LinkType,
+        data: &[u8],
+        emit: &mut Emit<'_>,
+    ) {
+        self.stats.packets += 1;
+        self.ts = ts;
+        self.frame = frame;
+        match link::network(link, data) {
+            Ok(link::Network::Ip(ip)) => self.ip(ip, 0, emit),
+            Ok(link::Network::Other) => self.stats.non_ip += 1,
+            Err(kind) => self.stats.error(kind),
+        }
+    }
+
+    /// End of input: hand out what TCP reassembly still holds.
+    pub fn flush(&mut self, emit: &mut Emit<'_>) {
+        self.tcp
+            .flush(&mut |key, ts, msg| emit(&tcp_datagram(key, ts, msg)));
+    }
+
+    fn ip(&mut self, data: &[u8], depth: u8, emit: &mut Emit<'_>) {
+        let Ok((ip, _ext_err)) = LaxIpSlice::from_slice(data) else {
+            self.stats.error(ErrorKind::IpMalformed);
+            return;
+        };
+        let src = ip.source_addr();
+        let dst = ip.destination_addr();
+        let payload = ip.payload();
+        let proto = payload.ip_number;
+        if payload.fragmented {
+            self.stats.fragments += 1;
+            let frag = match &ip {
+                LaxIpSlice::Ipv4(v4) => {
+                    let h = v4.header();
+                    Some((
+                        u32::from(h.identification()),
+                        usize::from(h.fragments_offset().value()) * 8,
+                        h.more_fragments(),
+                    ))
+                }
+                LaxIpSlice::Ipv6(v6) => v6.extensions().clone().into_iter().find_map(|e| match e {
+                    Ipv6ExtensionSlice::Fragment(f) => Some((
+                        f.identification(),
+                        usize::from(f.fragment_offset().value()) * 8,
+                        f.more_fragments(),
+                    )),
+                    _ => None,
+                }),
+            };
+            let Some((id, offset, more)) = frag else {
+                self.stats.error(ErrorKind::FragmentMalformed);
+                return;
+            };
+            let key = defrag::FragKey {
+                src,
+                dst,
+                id,
+                proto: proto.0,
+            };
+            match self.defrag.add(self.ts, key, offset, more, payload.payload) {
+                defrag::Outcome::Pending => {}
+                defrag::Outcome::Malformed => self.stats.error(ErrorKind::FragmentMalformed),
+                defrag::Outcome::Complete(whole) => {
+                    self.stats.reassembled += 1;
+                    self.transport(proto, src, dst, &whole, depth, emit);
+                }
+            }
+            return;
+        }
+        self.transport(proto, src, dst, payload.payload, depth, emit);
+    }
+
+    fn tunnel_ip(&mut self, data: &[u8], depth: u8, emit: &mut Emit<'_>) {
+        if depth >= MAX_TUNNEL_DEPTH {
+            self.stats.error(ErrorKind::TunnelTooDeep);
+            return;
+        }
+        self.stats.tunnelled += 1;
+        self.ip(data, depth + 1, emit);
+    }
+
+    fn tunnel_ethernet(&mut self, data: &[u8], depth: u8, emit: &mut Emit<'_>) {
+        match link::ethernet(data) {
+            Ok(link::Network::Ip(ip)) => self.tunnel_ip(ip, depth, emit),
+            Ok(link::Network::Other) => self.stats.non_ip += 1,
+            Err(_) => self.stats.error(ErrorKind::TunnelMalformed),
+        }
+    }
+
+    fn transport(
+        &mut self,
+        proto: IpNumber,
+        src: IpAddr,
+        dst: IpAddr,
+        data: &[u8],
+        depth: u8,
+        emit: &mut Emit<'_>,
+    ) {
+        match proto {
+            IpNumber::UDP => self.udp(src, dst, data, depth, emit),
+            IpNumber::TCP => self.tcp(src, dst, data, emit),
+            IpNumber::IPV4 | IpNumber::IPV6 => self.tunnel_ip(data, depth, emit),
+            IpNumber::GRE => self.gre(data, depth, emit),
+            _ => self.stats.non_dns += 1,
+        }
+    }
+
+    fn udp(&mut self, src: IpAddr, dst: IpAddr, data: &[u8], depth: u8, emit: &mut Emit<'_>) {
+        let Some(h) = data.get(..8) else {
+            self.stats.error(ErrorKind::UdpMalformed);
+            return;
+        };
+        let sport = u16::from_be_bytes([h[0], h[1]]);
+        let dport = u16::from_be_bytes([h[2], h[3]]);
+        let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+        // Checksums are not checked (loopback and offloaded captures have wrong
+        // ones). A length field beyond the captured data means a cut packet:
+        // decode what is there. A length below 8 is invalid: use the data.
+        let end = if len >= 8 {
+            len.min(data.len())
+        } else {
+            data.len()
+        };
+        let payload = &data[8..end];
+        if self.is_dns_port(sport) || self.is_dns_port(dport) {
+            emit(&Datagram {
+                ts: self.ts,
+                src: SocketAddr::new(src, sport),
+                dst: SocketAddr::new(dst, dport),
+                transport: Transport::Udp,
+                payload,
+            });
+            return;
+        }
+        if dport == VXLAN_PORT {
+            // 8-byte VXLAN header, then Ethernet.
+            match payload.get(8..) {
+                Some(inner) if payload[0] & 0x08 != 0 => self.tunnel_ethernet(inner, depth, emit),
+                _ => self.stats.error(ErrorKind::TunnelMalformed),
+            }
+        } else if dport == GENEVE_PORT {
+            let Some(g) = payload.get(..8) else {
+                self.stats.error(ErrorKind::TunnelMalformed);
+                return;
+            };
+            let opt_len = usize::from(g[0] & 0x3f) * 4;
+            let ethertype = u16::from_be_bytes([g[2], g[3]]);
+            match (payload.get(8 + opt_len..), ethertype) {
+                (Some(inner), 0x6558) => self.tunnel_ethernet(inner, depth, emit),
+                (Some(inner), 0x0800 | 0x86dd) => self.tunnel_ip(inner, depth, emit),
+                (Some(_), _) => self.stats.non_dns += 1,
+                (None, _) => self.stats.error(ErrorKind::TunnelMalformed),
+            }
+        } else if sport == TEREDO_PORT || dport == TEREDO_PORT {
+            self.teredo(payload, depth, emit);
+        } else {
+            self.stats.non_dns += 1;
+        }
+    }
+
+    fn teredo(&mut self, mut data: &[u8], depth: u8, emit: &mut Emit<'_>) {
+        // Optional authentication indicator (0x0001) then origin indicator (0x0000).
+        if data.starts_with(&[0, 1]) {
+            let (Some(&id_len), Some(&au_len)) = (data.get(2), data.get(3)) else {
+                self.stats.error(ErrorKind::TunnelMalformed);
+                return;
+            };
+            let skip = 4 + usize::from(id_len) + usize::from(au_len) + 9;
+            let Some(rest) = data.get(skip..) else {
+                self.stats.error(ErrorKind::TunnelMalformed);
+                return;
+            };
+            data = rest;
+        }
+        if data.starts_with(&[0, 0]) {
+            let Some(rest) = data.get(8..) else {
+                self.stats.error(ErrorKind::TunnelMalformed);
+                return;
+            };
+            data = rest;
+        }
+        if data.first().is_some_and(|b| b >> 4 == 6) && data.len() >= 40 {
+            self.tunnel_ip(data, depth, emit);
+        } else {
+            // Teredo bubbles and other traffic on the port.
+            self.stats.non_dns += 1;
+        }
+    }
+
+    fn gre(&mut self, data: &[u8], depth: u8, emit: &mut Emit<'_>) {
+        let Some(h) = data.get(..4) else {
+            self.stats.error(ErrorKind::TunnelMalformed);
+            return;
+        };
+        let flags = u16::from_be_bytes([h[0], h[1]]);
+        let proto = u16::from_be_bytes([h[2], h[3]]);
+        if flags & 0x7 != 0 {
+            // Version 1 is PPTP's enhanced GRE: PPP inside, not mirrored traffic.
+            self.stats.non_dns += 1;
+            return;
+        }
+        let mut off = 4;
+        if flags & 0x8000 != 0 {
+            off += 4; // checksum + reserved
+        }
+        if flags & 0x2000 != 0 {
+            off += 4; // key
+        }
+        let seq_present = flags & 0x1000 != 0;
+        if seq_present {
+            off += 4;
+        }
+        let Some(inner) = data.get(off..) else {
+            self.stats.error(ErrorKind::TunnelMalformed);
+            return;
+        };
+        match proto {
+            0x0800 | 0x86dd => self.tunnel_ip(inner, depth, emit),
+            0x6558 => self.tunnel_ethernet(inner, depth, emit),
+            // ERSPAN type II has an 8-byte header (type I, without the
+            // sequence bit, has none); type III has 12 bytes plus an optional
+            // 8-byte platform sub-header flagged by the O bit.
+            0x88be => {
+                let skip = if seq_present { 8 } else { 0 };
+                match inner.get(skip..) {
+                    Some(eth) => self.tunnel_ethernet(eth, depth, emit),
+                    None => self.stats.error(ErrorKind::TunnelMalformed),
+                }
+            }
+            0x22eb => {
+                let Some(&b) = inner.get(11) else {
+                    self.stats.error(ErrorKind::TunnelMalformed);
+                    return;
+                };
+                let skip = if b & 1 != 0 { 20 } else { 12 };
+                match inner.get(skip..) {
+                    Some(eth) => self.tunnel_ethernet(eth, depth, emit),
+                    None => self.stats.error(ErrorKind::TunnelMalformed),
+                }
+            }
+            _ => self.stats.non_dns += 1,
+        }
+    }
+
+    fn tcp(&mut self, src: IpAddr, dst: IpAddr, data: &[u8], emit: &mut Emit<'_>) {
+        let Some(h) = data.get(..20) else {
+            self.stats.error(ErrorKind::TcpMalformed);
+            return;
+        };
+        let sport = u16::from_be_bytes([h[0], h[1]]);
+        let dport = u16::from_be_bytes([h[2], h[3]]);
+        if !(self.is_dns_port(sport) || self.is_dns_port(dport)) {
+            self.stats.non_dns += 1;
+            return;
+        }
+        let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let ack_no = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+        let hlen = usize::from(h[12] >> 4) * 4;
+        let Some(payload) = data.get(hlen..).filter(|_| hlen >= 20) else {
+            self.stats.error(ErrorKind::TcpMalformed);
+            return;
+        };
+        let f = h[13];
+        let flags = tcp::SegFlags {
+            fin: f & 0x01 != 0,
+            syn: f & 0x02 != 0,
+            rst: f & 0x04 != 0,
+            ack: f & 0x10 != 0,
+        };
+        let s = SocketAddr::new(src, sport);
+        let d = SocketAddr::new(dst, dport);
+        let mut framed =
+            |key: tcp::StreamKey, ts: i64, msg: &[u8]| emit(&tcp_datagram(key, ts, msg));
+        self.tcp
+            .segment(self.ts, (s, d), seq, ack_no, flags, payload, &mut framed);
+    }
+}

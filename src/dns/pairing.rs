@@ -1,0 +1,202 @@
+//! Query/response pairing by (client address and port, server address,
+//! transaction id, qname, qtype), expired on packet time.
+//!
+//! Every query is remembered, watched or not, because a response to an
+//! unwatched name may carry a watched address. Unwatched entries are small
+//! and allocation-free (the qname is kept as a 64-bit hash; the response
+//! carries the name itself); watched ones keep their decoded query.
+
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+
+use rustc_hash::{FxHashMap, FxHasher};
+
+use super::Message;
+use crate::decode::Transport;
+
+/// Pairing key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PairKey {
+    /// Querier address and port.
+    pub client: SocketAddr,
+    /// Server address.
+    pub server: IpAddr,
+    /// Transaction id.
+    pub id: u16,
+    /// Query type.
+    pub qtype: u16,
+    /// Hash of the (lower-case) qname.
+    pub qname_hash: u64,
+}
+
+/// Hash of a presentation-form qname for [`PairKey`].
+pub fn qname_hash(name: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    name.hash(&mut h);
+    h.finish()
+}
+
+/// What is remembered of a query until its response arrives.
+#[derive(Clone, Debug)]
+pub struct PendingQuery {
+    /// Packet time of the query.
+    pub ts: i64,
+    /// Provenance: source index and frame number.
+    pub source: (u32, u64),
+    /// Server port.
+    pub server_port: u16,
+    /// Transport.
+    pub transport: Transport,
+    /// Raw header flags of the query.
+    pub flags: u16,
+    /// Query class.
+    pub qclass: u16,
+    /// Watch entry that matched the query name, if any.
+    pub watched: Option<u32>,
+    /// The decoded query, kept only when watched.
+    pub message: Option<Box<Message>>,
+}
+
+/// Pending queries.
+#[derive(Debug)]
+pub struct Pairing {
+    pending: FxHashMap<PairKey, PendingQuery>,
+    order: VecDeque<(i64, PairKey)>,
+    timeout_us: i64,
+    max_pending: usize,
+    /// Queries dropped to stay under `max_pending`.
+    pub evicted: u64,
+}
+
+impl Pairing {
+    /// `timeout_us`: how long (packet time) a query waits for its response.
+    pub fn new(timeout_us: i64, max_pending: usize) -> Self {
+        Self {
+            pending: FxHashMap::default(),
+            order: VecDeque::new(),
+            timeout_us,
+            max_pending: max_pending.max(1),
+            evicted: 0,
+        }
+    }
+
+    /// Queries waiting.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Remembers a query; returns a query it replaces (a retransmission with
+    /// the same key), which the caller records as unanswered.
+    pub fn insert(&mut self, key: PairKey, q: PendingQuery) -> Option<(PairKey, PendingQuery)> {
+        let ts = q.ts;
+        let old = self.pending.insert(key, q).map(|o| (key, o));
+        self.order.push_back((ts, key));
+        old
+    }
+
+    /// Takes the query a response answers.
+    pub fn take(&mut self, key: &PairKey) -> Option<PendingQuery> {
+        self.pending.remove(key)
+    }
+
+    /// Removes queries older than the timeout at packet time `now`, and the
+    /// oldest ones beyond the cap; `expired` gets each (key, query).
+    pub fn expire(&mut self, now: i64, expired: &mut dyn FnMut(PairKey, PendingQuery)) {
+        while let Some(&(ts, key)) = self.order.front() {
+            // Entries answered or replaced since leave stale order slots.
+            let live = self.pending.get(&key).is_some_and(|q| q.ts == ts);
+            if !live {
+                self.order.pop_front();
+                continue;
+            }
+            let over_cap = self.pending.len() > self.max_pending;
+            let timed_out = now.saturating_sub(ts) > self.timeout_us;
+            if !over_cap && !timed_out {
+                break;
+            }
+            self.order.pop_front();
+            if let Some(q) = self.pending.remove(&key) {
+                if !timed_out {
+                    self.evicted += 1;
+                }
+                expired(key, q);
+            }
+        }
+    }
+
+    /// Removes everything (end of input), oldest first.
+    pub fn drain(&mut self, expired: &mut dyn FnMut(PairKey, PendingQuery)) {
+        while let Some((ts, key)) = self.order.pop_front() {
+            if self.pending.get(&key).is_some_and(|q| q.ts == ts) {
+                if let Some(q) = self.pending.remove(&key) {
+                    expired(key, q);
+                }
+            }
+        }
+        self.pending.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: u16) -> PairKey {
+        PairKey {
+            client: "192.0.2.1:5000".parse().unwrap(),
+            server: "192.0.2.53".parse().unwrap(),
+            id,
+            qtype: 1,
+            qname_hash: qname_hash(b"example.com"),
+        }
+    }
+
+    fn q(ts: i64) -> PendingQuery {
+        PendingQuery {
+            ts,
+            source: (0, 1),
+            server_port: 53,
+            transport: Transport::Udp,
+            flags: 0x0100,
+            qclass: 1,
+            watched: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn pairs_and_expires_on_packet_time() {
+        let mut p = Pairing::new(5_000_000, 100);
+        assert!(p.insert(key(1), q(0)).is_none());
+        assert!(p.insert(key(2), q(1_000_000)).is_none());
+        assert!(p.take(&key(1)).is_some());
+        assert!(p.take(&key(1)).is_none());
+        let mut gone = Vec::new();
+        p.expire(5_500_000, &mut |k, _| gone.push(k.id));
+        assert!(gone.is_empty());
+        p.expire(6_000_001, &mut |k, _| gone.push(k.id));
+        assert_eq!(gone, vec![2]);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn retransmission_replaces_and_cap_evicts() {
+        let mut p = Pairing::new(5_000_000, 2);
+        p.insert(key(1), q(0));
+        let old = p.insert(key(1), q(10));
+        assert_eq!(old.map(|(_, o)| o.ts), Some(0));
+        p.insert(key(2), q(20));
+        p.insert(key(3), q(30));
+        let mut gone = Vec::new();
+        p.expire(40, &mut |k, _| gone.push(k.id));
+        assert_eq!(gone, vec![1]);
+        assert_eq!(p.evicted, 1);
+        assert_eq!(p.len(), 2);
+    }
+}

@@ -1,0 +1,158 @@
+//! Full decode with `hickory-proto`: the only module that names it.
+//!
+//! Header and first question come from the pre-parse ([`super::wire`]), which
+//! is lenient where tshark is (forward compression pointers); the resource
+//! records are then read one at a time with hickory's `Record` decoder, so a
+//! bad record late in a message loses only what follows it.
+
+use hickory_proto::rr::rdata::opt::EdnsOption;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use super::wire::{self, NameBuf, WireError};
+use super::{Answer, Flags, Message};
+
+/// Mnemonic of a record type, `TYPEnnn` for values hickory does not name.
+pub fn type_mnemonic(value: u16) -> String {
+    match RecordType::from(value) {
+        RecordType::Unknown(v) => format!("TYPE{v}"),
+        RecordType::ZERO => "TYPE0".into(),
+        known => <&'static str>::from(known).to_string(),
+    }
+}
+
+fn name_text(name: &Name, buf: &mut NameBuf) -> String {
+    *buf = NameBuf::default();
+    for label in name.iter() {
+        buf.push_label(label);
+    }
+    if buf.as_bytes().is_empty() {
+        ".".into()
+    } else {
+        buf.as_str().to_string()
+    }
+}
+
+/// Decodes one message completely.
+pub fn message(msg: &[u8]) -> Result<Message, WireError> {
+    let mut qname = NameBuf::default();
+    let peek = wire::peek(msg, &mut qname, false)?;
+    let h = peek.header;
+    let mut out = Message {
+        id: h.id,
+        response: h.is_response(),
+        opcode: h.opcode(),
+        flags: Flags(h.flags & 0x07b0),
+        rcode: h.rcode(),
+        qname: peek.has_question.then(|| qname.as_str().to_string()),
+        qtype: peek.qtype,
+        qclass: peek.qclass,
+        answers: Vec::new(),
+        ecs: None,
+        complete: true,
+    };
+    let mut decoder = BinDecoder::new(msg);
+    if decoder.read_slice(peek.question_end).is_err() {
+        out.complete = false;
+        return Ok(out);
+    }
+    let mut scratch = NameBuf::default();
+    // Further questions: skipped with our own reader (they may use pointers
+    // hickory refuses, and only the first question is kept).
+    let mut pos = peek.question_end;
+    for _ in 1..h.qdcount {
+        match wire::read_name(msg, pos, None) {
+            Some(end) if end + 4 <= msg.len() => pos = end + 4,
+            _ => {
+                out.complete = false;
+                return Ok(out);
+            }
+        }
+    }
+    if pos > peek.question_end && decoder.read_slice(pos - peek.question_end).is_err() {
+        out.complete = false;
+        return Ok(out);
+    }
+    let sections = [(0u8, h.ancount), (1u8, h.nscount), (2u8, h.arcount)];
+    for (section, count) in sections {
+        for _ in 0..count {
+            let record = match Record::<RData>::read(&mut decoder) {
+                Ok(r) => r,
+                Err(_) => {
+                    out.complete = false;
+                    return Ok(out);
+                }
+            };
+            match section {
+                0 => out.answers.push(Answer {
+                    name: name_text(&record.name, &mut scratch),
+                    rtype: type_mnemonic(u16::from(record.record_type())),
+                    ttl: record.ttl,
+                    data: record.data.to_string(),
+                }),
+                2 => {
+                    if let RData::OPT(opt) = &record.data {
+                        // Extended rcode: upper 8 bits live in the TTL field.
+                        let high = (record.ttl >> 24) as u16;
+                        out.rcode |= high << 4;
+                        for (_, option) in &opt.options {
+                            if let EdnsOption::Subnet(subnet) = option {
+                                out.ecs =
+                                    Some(format!("{}/{}", subnet.addr(), subnet.source_prefix()));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response_with_a() -> Vec<u8> {
+        let mut m = vec![0xab, 0xcd, 0x85, 0x80, 0, 1, 0, 2, 0, 0, 0, 1];
+        m.extend_from_slice(&[
+            4, b'M', b'a', b'i', b'l', 3, b'c', b'o', b'm', 0, 0, 1, 0, 1,
+        ]);
+        m.extend_from_slice(&[
+            0xc0, 12, 0, 5, 0, 1, 0, 0, 1, 0x2c, 0, 5, 2, b'm', b'x', 0xc0, 17,
+        ]);
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 66, 216, 133, 29]);
+        // OPT with ECS 198.51.100.0/24 and extended rcode high bits 1 (-> BADVERS when low is 0)
+        m.extend_from_slice(&[0, 0, 41, 0x10, 0, 1, 0, 0, 0, 0, 11]);
+        m.extend_from_slice(&[0, 8, 0, 7, 0, 1, 24, 0, 198, 51, 100]);
+        m
+    }
+
+    #[test]
+    fn decodes_answers_ecs_and_extended_rcode() {
+        let m = message(&response_with_a()).unwrap();
+        assert!(m.response);
+        assert!(m.complete);
+        assert_eq!(m.qname.as_deref(), Some("mail.com"));
+        assert_eq!(m.flags.mnemonics(), "aa rd ra");
+        assert_eq!(m.answers.len(), 2);
+        assert_eq!(m.answers[0].rtype, "CNAME");
+        assert_eq!(m.answers[0].data, "mx.com.");
+        assert_eq!(m.answers[1].name, "mail.com");
+        assert_eq!(m.answers[1].data, "66.216.133.29");
+        assert_eq!(m.answers[1].ttl, 60);
+        assert_eq!(m.ecs.as_deref(), Some("198.51.100.0/24"));
+        assert_eq!(m.rcode, 16);
+    }
+
+    #[test]
+    fn bad_record_keeps_what_came_before() {
+        let full = response_with_a();
+        // Cut inside the second answer's rdata.
+        let m = message(&full[..52]).unwrap();
+        assert!(!m.complete);
+        assert_eq!(m.answers.len(), 1);
+        assert_eq!(m.qname.as_deref(), Some("mail.com"));
+    }
+}

@@ -1,0 +1,54 @@
+//! The per-lookup record: one query and (if seen) its response.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dns::Answer;
+
+/// One lookup that touched a watched entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lookup {
+    /// Query time (µs since the Unix epoch); the response time when the
+    /// query was not captured.
+    pub ts_us: i64,
+    /// The watch entry that matched.
+    pub entry: String,
+    /// Querier address and port.
+    pub querier: SocketAddr,
+    /// Server address and port.
+    pub server: SocketAddr,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// Query name, lower-case, no trailing dot (empty without a question).
+    pub qname: String,
+    /// Query type mnemonic.
+    pub qtype: String,
+    /// Query class mnemonic.
+    pub qclass: String,
+    /// Opcode number.
+    pub opcode: u8,
+    /// Header flags (`aa tc rd ra ad cd`): the response's when answered.
+    pub flags: String,
+    /// Rcode mnemonic, `None` when unanswered.
+    pub rcode: Option<String>,
+    /// Answer section of the response.
+    pub answers: Vec<Answer>,
+    /// Response time (µs), when both sides were seen.
+    pub rtt_us: Option<i64>,
+    /// EDNS client subnet, if present in query or response.
+    pub ecs: Option<String>,
+    /// The query itself was captured.
+    pub query_seen: bool,
+    /// A response was captured.
+    pub answered: bool,
+    /// Provenance: `file#packet` or `iface:NAME#packet`.
+    pub source: String,
+}
+
+impl Lookup {
+    /// Querier IP as text.
+    pub fn querier_ip(&self) -> String {
+        self.querier.ip().to_string()
+    }
+}

@@ -1,0 +1,439 @@
+//! The packet → lookup pipeline shared by `replay` and `run`:
+//! decode → pre-parse → watch match → pair → (full decode) → [`Lookup`].
+//!
+//! Everything here is driven by packet timestamps, so the same packets give
+//! the same lookups whether they come from a file or an interface.
+
+use std::sync::Arc;
+
+use crate::decode::{Datagram, DecodeConfig, Decoder, ErrorKind, LinkType};
+use crate::dns::pairing::{qname_hash, PairKey, Pairing, PendingQuery};
+use crate::dns::wire::{self, NameBuf, WireError};
+use crate::dns::{self, parse, Flags, Message};
+use crate::lookup::Lookup;
+use crate::watch::Watchlist;
+
+/// Pipeline settings.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Decoder settings.
+    pub decode: DecodeConfig,
+    /// How long a query waits for its response (µs of packet time).
+    pub response_timeout_us: i64,
+    /// Cap on queries waiting for a response.
+    pub max_pending: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            decode: DecodeConfig::default(),
+            response_timeout_us: 5_000_000,
+            max_pending: 1_000_000,
+        }
+    }
+}
+
+/// Counters of the DNS stage.
+#[derive(Clone, Debug, Default)]
+pub struct DnsStats {
+    /// DNS messages seen (decodable or not).
+    pub messages: u64,
+    /// Query messages.
+    pub queries: u64,
+    /// Response messages.
+    pub responses: u64,
+    /// Lookups recorded (touching the watch list).
+    pub lookups: u64,
+    /// Of which: queries never answered.
+    pub unanswered: u64,
+    /// Of which: responses whose query was not captured.
+    pub unsolicited: u64,
+    /// DNS decode errors by kind (indices of [`ErrorKind`]).
+    pub errors: [u64; ErrorKind::COUNT],
+}
+
+/// One row of the hourly traffic counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HourRow {
+    /// Start of the hour (µs since the epoch).
+    pub hour_us: i64,
+    /// Metric name (`packets`, `messages`, `queries`, `responses`,
+    /// `rcode_NXDOMAIN`, `decode_errors`, ...).
+    pub metric: String,
+    /// Count.
+    pub value: u64,
+}
+
+const HOUR_US: i64 = 3_600_000_000;
+
+#[derive(Debug, Default)]
+struct Hour {
+    start: Option<i64>,
+    packets: u64,
+    messages: u64,
+    queries: u64,
+    responses: u64,
+    rcodes: Vec<(u16, u64)>,
+    errors_at_start: u64,
+}
+
+/// The DNS half of the pipeline (everything after the decoder).
+#[derive(Debug)]
+struct DnsStage {
+    watch: Arc<Watchlist>,
+    pairing: Pairing,
+    name: NameBuf,
+    source: u32,
+    frame: u64,
+    sources: Vec<String>,
+    stats: DnsStats,
+    out: Vec<Lookup>,
+}
+
+/// Packet in, lookups out.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The stateful decoder (its counters are public).
+    pub decoder: Decoder,
+    stage: DnsStage,
+    hour: Hour,
+    hourly: Vec<HourRow>,
+}
+
+impl Pipeline {
+    /// A pipeline matching against `watch`.
+    pub fn new(cfg: &PipelineConfig, watch: Arc<Watchlist>) -> Self {
+        Self {
+            decoder: Decoder::new(&cfg.decode),
+            stage: DnsStage {
+                watch,
+                pairing: Pairing::new(cfg.response_timeout_us, cfg.max_pending),
+                name: NameBuf::default(),
+                source: 0,
+                frame: 0,
+                sources: Vec::new(),
+                stats: DnsStats::default(),
+                out: Vec::new(),
+            },
+            hour: Hour::default(),
+            hourly: Vec::new(),
+        }
+    }
+
+    /// Swaps the watch list (SIGHUP); pending queries keep their match.
+    pub fn set_watchlist(&mut self, watch: Arc<Watchlist>) {
+        self.stage.watch = watch;
+    }
+
+    /// The watch list in use.
+    pub fn watchlist(&self) -> &Arc<Watchlist> {
+        &self.stage.watch
+    }
+
+    /// Starts a new packet source (file or interface); `name` is used in provenance.
+    pub fn begin_source(&mut self, name: &str) {
+        self.stage.sources.push(name.to_string());
+        self.stage.source = (self.stage.sources.len() - 1) as u32;
+    }
+
+    /// DNS-stage counters.
+    pub fn dns_stats(&self) -> &DnsStats {
+        &self.stage.stats
+    }
+
+    /// Queries waiting for a response.
+    pub fn pending_queries(&self) -> usize {
+        self.stage.pairing.len()
+    }
+
+    /// Total decode errors (link to DNS).
+    pub fn total_errors(&self) -> u64 {
+        self.decoder.stats.total_errors() + self.stage.stats.errors.iter().sum::<u64>()
+    }
+
+    /// Errors by kind, decoder and DNS stage together.
+    pub fn errors_by_kind(&self) -> Vec<(ErrorKind, u64)> {
+        ErrorKind::ALL
+            .iter()
+            .map(|k| {
+                let i = *k as usize;
+                (
+                    *k,
+                    self.decoder.stats.errors[i] + self.stage.stats.errors[i],
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Processes one captured frame.
+    pub fn packet(&mut self, ts: i64, frame: u64, link: LinkType, data: &[u8]) {
+        self.roll_hour(ts);
+        self.hour.packets += 1;
+        self.stage.frame = frame;
+        let stage = &mut self.stage;
+        let hour = &mut self.hour;
+        stage.pairing_expire(ts);
+        self.decoder
+            .packet(ts, frame, link, data, &mut |d: &Datagram<'_>| {
+                stage.datagram(d, hour)
+            });
+    }
+
+    /// End of input: frames what TCP still holds and records every query
+    /// still waiting as unanswered.
+    pub fn finish(&mut self) {
+        let stage = &mut self.stage;
+        let hour = &mut self.hour;
+        self.decoder
+            .flush(&mut |d: &Datagram<'_>| stage.datagram(d, hour));
+        let s = &mut self.stage;
+        let mut expired = Vec::new();
+        s.pairing.drain(&mut |k, q| expired.push((k, q)));
+        for (k, q) in expired {
+            s.unanswered(k, q);
+        }
+        self.close_hour();
+    }
+
+    /// Lookups produced since the last call.
+    pub fn take_lookups(&mut self) -> Vec<Lookup> {
+        std::mem::take(&mut self.stage.out)
+    }
+
+    /// Hourly counter rows completed since the last call (the current hour
+    /// is included when `include_current`).
+    pub fn take_hourly(&mut self, include_current: bool) -> Vec<HourRow> {
+        if include_current {
+            self.close_hour();
+        }
+        std::mem::take(&mut self.hourly)
+    }
+
+    fn roll_hour(&mut self, ts: i64) {
+        let start = ts.div_euclid(HOUR_US) * HOUR_US;
+        if self.hour.start != Some(start) {
+            self.close_hour();
+            self.hour.start = Some(start);
+        }
+    }
+
+    fn close_hour(&mut self) {
+        let errors = self.total_errors();
+        let h = std::mem::take(&mut self.hour);
+        self.hour.errors_at_start = errors;
+        let Some(start) = h.start else {
+            return;
+        };
+        self.hour.start = Some(start);
+        let mut push = |metric: String, value: u64| {
+            if value > 0 {
+                self.hourly.push(HourRow {
+                    hour_us: start,
+                    metric,
+                    value,
+                });
+            }
+        };
+        push("packets".into(), h.packets);
+        push("messages".into(), h.messages);
+        push("queries".into(), h.queries);
+        push("responses".into(), h.responses);
+        push(
+            "decode_errors".into(),
+            errors.saturating_sub(h.errors_at_start),
+        );
+        for (rcode, n) in h.rcodes {
+            push(format!("rcode_{}", dns::rcode_name(rcode)), n);
+        }
+    }
+}
+
+impl DnsStage {
+    fn provenance(&self, source: (u32, u64)) -> String {
+        let name = self
+            .sources
+            .get(source.0 as usize)
+            .map_or("-", String::as_str);
+        format!("{name}#{}", source.1)
+    }
+
+    fn pairing_expire(&mut self, now: i64) {
+        let mut expired = Vec::new();
+        self.pairing.expire(now, &mut |k, q| {
+            if q.watched.is_some() {
+                expired.push((k, q));
+            }
+        });
+        for (k, q) in expired {
+            self.unanswered(k, q);
+        }
+    }
+
+    fn error(&mut self, kind: ErrorKind) {
+        self.stats.errors[kind as usize] += 1;
+    }
+
+    fn datagram(&mut self, d: &Datagram<'_>, hour: &mut Hour) {
+        self.stats.messages += 1;
+        hour.messages += 1;
+        let want_addrs = self.watch.watches_addresses();
+        let peek = match wire::peek(d.payload, &mut self.name, want_addrs) {
+            Ok(p) => p,
+            Err(WireError::ShortHeader) => return self.error(ErrorKind::DnsShortHeader),
+            Err(WireError::BadQuestion) => return self.error(ErrorKind::DnsBadQuestion),
+        };
+        let h = peek.header;
+        let key_name = qname_hash(self.name.as_bytes());
+        if !h.is_response() {
+            self.stats.queries += 1;
+            hour.queries += 1;
+            let watched = self.watch.match_name(&self.name);
+            let message = match watched {
+                Some(_) => Some(Box::new(self.full(d.payload))),
+                None => None,
+            };
+            let key = PairKey {
+                client: d.src,
+                server: d.dst.ip(),
+                id: h.id,
+                qtype: peek.qtype,
+                qname_hash: key_name,
+            };
+            let q = PendingQuery {
+                ts: d.ts,
+                source: (self.source, self.frame),
+                server_port: d.dst.port(),
+                transport: d.transport,
+                flags: h.flags,
+                qclass: peek.qclass,
+                watched,
+                message,
+            };
+            if let Some((k, old)) = self.pairing.insert(key, q) {
+                if old.watched.is_some() {
+                    self.unanswered(k, old);
+                }
+            }
+            return;
+        }
+        self.stats.responses += 1;
+        hour.responses += 1;
+        let key = PairKey {
+            client: d.dst,
+            server: d.src.ip(),
+            id: h.id,
+            qtype: peek.qtype,
+            qname_hash: key_name,
+        };
+        let query = self.pairing.take(&key);
+        let watched = query
+            .as_ref()
+            .and_then(|q| q.watched)
+            .or_else(|| self.watch.match_name(&self.name))
+            .or_else(|| peek.addrs.iter().find_map(|a| self.watch.match_addr(*a)));
+        let response = watched.map(|_| self.full(d.payload));
+        // Count the rcode (extended rcode only known after a full decode).
+        let rcode = response.as_ref().map_or(h.rcode(), |m| m.rcode);
+        match hour.rcodes.iter_mut().find(|(r, _)| *r == rcode) {
+            Some(slot) => slot.1 += 1,
+            None => hour.rcodes.push((rcode, 1)),
+        }
+        let (Some(entry), Some(resp)) = (watched, response) else {
+            return;
+        };
+        let entry = self.watch.entry(entry).to_string();
+        let lookup = match query {
+            Some(q) => {
+                let qmsg = q.message.as_deref();
+                Lookup {
+                    ts_us: q.ts,
+                    entry,
+                    querier: d.dst,
+                    server: d.src,
+                    transport: d.transport.as_str().into(),
+                    qname: resp.qname.clone().unwrap_or_default(),
+                    qtype: dns::type_name(peek.qtype),
+                    qclass: dns::class_name(q.qclass),
+                    opcode: resp.opcode,
+                    flags: resp.flags.mnemonics(),
+                    rcode: Some(dns::rcode_name(resp.rcode)),
+                    answers: resp.answers,
+                    rtt_us: Some(d.ts - q.ts),
+                    ecs: qmsg.and_then(|m| m.ecs.clone()).or(resp.ecs),
+                    query_seen: true,
+                    answered: true,
+                    source: self.provenance(q.source),
+                }
+            }
+            None => {
+                self.stats.unsolicited += 1;
+                Lookup {
+                    ts_us: d.ts,
+                    entry,
+                    querier: d.dst,
+                    server: d.src,
+                    transport: d.transport.as_str().into(),
+                    qname: resp.qname.clone().unwrap_or_default(),
+                    qtype: dns::type_name(peek.qtype),
+                    qclass: dns::class_name(peek.qclass),
+                    opcode: resp.opcode,
+                    flags: resp.flags.mnemonics(),
+                    rcode: Some(dns::rcode_name(resp.rcode)),
+                    answers: resp.answers,
+                    rtt_us: None,
+                    ecs: resp.ecs,
+                    query_seen: false,
+                    answered: true,
+                    source: self.provenance((self.source, self.frame)),
+                }
+            }
+        };
+        self.stats.lookups += 1;
+        self.out.push(lookup);
+    }
+
+    fn full(&mut self, payload: &[u8]) -> Message {
+        match parse::message(payload) {
+            Ok(m) => {
+                if !m.complete {
+                    self.error(ErrorKind::DnsBadRecords);
+                }
+                m
+            }
+            // The pre-parse already accepted header and question, so this
+            // cannot happen; keep a minimal message rather than panic.
+            Err(_) => Message::default(),
+        }
+    }
+
+    fn unanswered(&mut self, key: PairKey, q: PendingQuery) {
+        let Some(entry) = q.watched else {
+            return;
+        };
+        let msg = q.message.as_deref();
+        self.stats.unanswered += 1;
+        self.stats.lookups += 1;
+        let lookup = Lookup {
+            ts_us: q.ts,
+            entry: self.watch.entry(entry).to_string(),
+            querier: key.client,
+            server: std::net::SocketAddr::new(key.server, q.server_port),
+            transport: q.transport.as_str().into(),
+            qname: msg.and_then(|m| m.qname.clone()).unwrap_or_default(),
+            qtype: dns::type_name(key.qtype),
+            qclass: dns::class_name(q.qclass),
+            opcode: ((q.flags >> 11) & 0xf) as u8,
+            flags: Flags(q.flags & 0x07b0).mnemonics(),
+            rcode: None,
+            answers: Vec::new(),
+            rtt_us: None,
+            ecs: msg.and_then(|m| m.ecs.clone()),
+            query_seen: true,
+            answered: false,
+            source: self.provenance(q.source),
+        };
+        self.out.push(lookup);
+    }
+}

@@ -1,0 +1,588 @@
+//! The embedded SQLite store: versioned schema, WAL, one transaction per batch.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::{Batch, Sink, StoreError};
+use crate::alert::Alert;
+use crate::dns::Answer;
+use crate::lookup::Lookup;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` is the count applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: lookups, per-(entry, querier) summary, hourly traffic counters.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     INSERT INTO meta (key, value) VALUES ('application', 'dnswatch');
+     CREATE TABLE lookups (
+        id INTEGER PRIMARY KEY,
+        ts_us INTEGER NOT NULL,
+        entry TEXT NOT NULL,
+        querier TEXT NOT NULL,
+        querier_port INTEGER NOT NULL,
+        server TEXT NOT NULL,
+        server_port INTEGER NOT NULL,
+        transport TEXT NOT NULL,
+        qname TEXT NOT NULL,
+        qtype TEXT NOT NULL,
+        qclass TEXT NOT NULL,
+        opcode INTEGER NOT NULL,
+        flags TEXT NOT NULL,
+        rcode TEXT,
+        answers TEXT NOT NULL,
+        rtt_us INTEGER,
+        ecs TEXT,
+        query_seen INTEGER NOT NULL,
+        answered INTEGER NOT NULL,
+        source TEXT NOT NULL
+     );
+     CREATE INDEX lookups_ts ON lookups (ts_us);
+     CREATE INDEX lookups_qname ON lookups (qname, ts_us);
+     CREATE INDEX lookups_querier ON lookups (querier, ts_us);
+     CREATE INDEX lookups_entry ON lookups (entry, ts_us);
+     CREATE TABLE querier_summary (
+        entry TEXT NOT NULL,
+        querier TEXT NOT NULL,
+        first_seen_us INTEGER NOT NULL,
+        last_seen_us INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (entry, querier)
+     ) WITHOUT ROWID;
+     CREATE TABLE traffic_hourly (
+        hour_us INTEGER NOT NULL,
+        metric TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        PRIMARY KEY (hour_us, metric)
+     ) WITHOUT ROWID;",
+    // 2: alerts and detector state.
+    "CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        ts_us INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        name TEXT NOT NULL,
+        querier TEXT,
+        window TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        message TEXT NOT NULL,
+        suppressed INTEGER NOT NULL
+     );
+     CREATE INDEX alerts_ts ON alerts (ts_us);
+     CREATE TABLE detector_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+     ) WITHOUT ROWID;",
+];
+
+/// Newest schema version this binary knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// An open dnswatch database.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// Filters for [`SqliteStore::lookups`].
+#[derive(Clone, Debug, Default)]
+pub struct LookupFilter {
+    /// Exact qname, or a zone when it starts with `*.` / is given with `--zone`.
+    pub name: Option<String>,
+    /// Querier IP.
+    pub querier: Option<String>,
+    /// Watch entry.
+    pub entry: Option<String>,
+    /// From (µs, inclusive).
+    pub since_us: Option<i64>,
+    /// To (µs, exclusive).
+    pub until_us: Option<i64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        let mut store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.setup()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database read-only (for `lookups`, `report`, ...).
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        if !path.exists() {
+            return Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+                reason: "no such file".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        let store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let version = store.version()?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+                reason: "no dnswatch schema (was anything replayed into it?)".into(),
+            });
+        }
+        Ok(store)
+    }
+
+    fn version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    StoreError::Foreign {
+                        path: self.path.clone(),
+                        reason: "not an SQLite database".into(),
+                    }
+                }
+                other => StoreError::Sql(other),
+            })
+    }
+
+    fn setup(&mut self) -> Result<(), StoreError> {
+        let version = self.version()?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if version == 0 {
+            let tables: i64 = self.conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )?;
+            if tables > 0 {
+                return Err(StoreError::Foreign {
+                    path: self.path.clone(),
+                    reason: "it holds other tables".into(),
+                });
+            }
+        }
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection (for detector state and reports).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Lookups matching `filter`, oldest first.
+    pub fn lookups(
+        &self,
+        filter: &LookupFilter,
+        each: &mut dyn FnMut(Lookup) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut sql = String::from(
+            "SELECT ts_us, entry, querier, querier_port, server, server_port, transport, qname, qtype, qclass,
+                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source
+             FROM lookups WHERE 1 = 1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(name) = &filter.name {
+            let n = name.trim_end_matches('.').to_ascii_lowercase();
+            if let Some(zone) = n.strip_prefix("*.") {
+                sql.push_str(" AND (qname = ? OR qname LIKE ? ESCAPE '\\')");
+                args.push(zone.to_string().into());
+                args.push(format!("%.{}", zone.replace('%', "\\%").replace('_', "\\_")).into());
+            } else {
+                sql.push_str(" AND qname = ?");
+                args.push(n.into());
+            }
+        }
+        if let Some(q) = &filter.querier {
+            sql.push_str(" AND querier = ?");
+            args.push(q.clone().into());
+        }
+        if let Some(e) = &filter.entry {
+            sql.push_str(" AND entry = ?");
+            args.push(e.clone().into());
+        }
+        if let Some(s) = filter.since_us {
+            sql.push_str(" AND ts_us >= ?");
+            args.push(s.into());
+        }
+        if let Some(u) = filter.until_us {
+            sql.push_str(" AND ts_us < ?");
+            args.push(u.into());
+        }
+        sql.push_str(" ORDER BY ts_us, id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        while let Some(r) = rows.next()? {
+            let querier: String = r.get(2)?;
+            let server: String = r.get(4)?;
+            let answers: String = r.get(13)?;
+            let parse_ip = |s: &str| {
+                s.parse::<std::net::IpAddr>()
+                    .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+            };
+            let l = Lookup {
+                ts_us: r.get(0)?,
+                entry: r.get(1)?,
+                querier: std::net::SocketAddr::new(parse_ip(&querier), r.get(3)?),
+                server: std::net::SocketAddr::new(parse_ip(&server), r.get(5)?),
+                transport: r.get(6)?,
+                qname: r.get(7)?,
+                qtype: r.get(8)?,
+                qclass: r.get(9)?,
+                opcode: r.get(10)?,
+                flags: r.get(11)?,
+                rcode: r.get(12)?,
+                answers: serde_json::from_str::<Vec<Answer>>(&answers)?,
+                rtt_us: r.get(14)?,
+                ecs: r.get(15)?,
+                query_seen: r.get(16)?,
+                answered: r.get(17)?,
+                source: r.get(18)?,
+            };
+            if !each(l) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Alerts with id greater than `after_id`, oldest first (for `alerts --follow`).
+    pub fn alerts_after(&self, after_id: i64) -> Result<Vec<(i64, Alert)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed
+             FROM alerts WHERE id > ? ORDER BY id",
+        )?;
+        let rows = stmt.query_map([after_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, i64>(10)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                id,
+                ts_us,
+                kind,
+                severity,
+                entry,
+                name,
+                querier,
+                window,
+                evidence,
+                message,
+                suppressed,
+            ) = row?;
+            let severity = serde_json::from_value(serde_json::Value::String(severity))?;
+            out.push((
+                id,
+                Alert {
+                    ts_us,
+                    kind,
+                    severity,
+                    entry,
+                    name,
+                    querier,
+                    window,
+                    evidence: serde_json::from_str(&evidence)?,
+                    message,
+                    suppressed: u64::try_from(suppressed).unwrap_or(0),
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Reads a detector state value.
+    pub fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM detector_state WHERE key = ?",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Writes a detector state value.
+    pub fn state_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO detector_state (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes lookups older than `before_us`; summaries and state are kept.
+    pub fn prune(&mut self, before_us: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM lookups WHERE ts_us < ?", [before_us])?)
+    }
+
+    /// Sum of an hourly metric over all hours.
+    pub fn hourly_total(&self, metric: &str) -> Result<u64, StoreError> {
+        let v: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(value), 0) FROM traffic_hourly WHERE metric = ?",
+            [metric],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    }
+}
+
+impl Sink for SqliteStore {
+    fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
+                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            )?;
+            let mut sum = tx.prepare_cached(
+                "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)
+                 VALUES (?1, ?2, ?3, ?3, 1)
+                 ON CONFLICT (entry, querier) DO UPDATE SET
+                    first_seen_us = min(first_seen_us, excluded.first_seen_us),
+                    last_seen_us = max(last_seen_us, excluded.last_seen_us),
+                    count = count + 1",
+            )?;
+            for l in &batch.lookups {
+                let querier = l.querier.ip().to_string();
+                ins.execute(params![
+                    l.ts_us,
+                    l.entry,
+                    querier,
+                    l.querier.port(),
+                    l.server.ip().to_string(),
+                    l.server.port(),
+                    l.transport,
+                    l.qname,
+                    l.qtype,
+                    l.qclass,
+                    l.opcode,
+                    l.flags,
+                    l.rcode,
+                    serde_json::to_string(&l.answers)?,
+                    l.rtt_us,
+                    l.ecs,
+                    l.query_seen,
+                    l.answered,
+                    l.source,
+                ])?;
+                sum.execute(params![l.entry, querier, l.ts_us])?;
+            }
+            let mut hour = tx.prepare_cached(
+                "INSERT INTO traffic_hourly (hour_us, metric, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (hour_us, metric) DO UPDATE SET value = value + excluded.value",
+            )?;
+            for h in &batch.hourly {
+                hour.execute(params![
+                    h.hour_us,
+                    h.metric,
+                    i64::try_from(h.value).unwrap_or(i64::MAX)
+                ])?;
+            }
+            let mut al = tx.prepare_cached(
+                "INSERT INTO alerts (ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for a in &batch.alerts {
+                al.execute(params![
+                    a.ts_us,
+                    a.kind,
+                    a.severity.as_str(),
+                    a.entry,
+                    a.name,
+                    a.querier,
+                    a.window,
+                    a.evidence.to_string(),
+                    a.message,
+                    i64::try_from(a.suppressed).unwrap_or(i64::MAX),
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(ts: i64, q: &str) -> Lookup {
+        Lookup {
+            ts_us: ts,
+            entry: "example.com".into(),
+            querier: format!("{q}:5353").parse().unwrap(),
+            server: "192.0.2.53:53".parse().unwrap(),
+            transport: "udp".into(),
+            qname: "www.example.com".into(),
+            qtype: "A".into(),
+            qclass: "IN".into(),
+            opcode: 0,
+            flags: "rd ra".into(),
+            rcode: Some("NOERROR".into()),
+            answers: vec![Answer {
+                name: "www.example.com".into(),
+                rtype: "A".into(),
+                ttl: 60,
+                data: "192.0.2.1".into(),
+            }],
+            rtt_us: Some(1200),
+            ecs: None,
+            query_seen: true,
+            answered: true,
+            source: "t.pcap#1".into(),
+        }
+    }
+
+    #[test]
+    fn roundtrip_summary_and_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let mut s = SqliteStore::open(&path).unwrap();
+            s.write(&Batch {
+                lookups: vec![
+                    lookup(10, "192.0.2.1"),
+                    lookup(20, "192.0.2.1"),
+                    lookup(5, "192.0.2.2"),
+                ],
+                ..Batch::default()
+            })
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        s.write(&Batch {
+            lookups: vec![lookup(30, "192.0.2.1")],
+            ..Batch::default()
+        })
+        .unwrap();
+        let mut got = Vec::new();
+        s.lookups(&LookupFilter::default(), &mut |l| {
+            got.push(l);
+            true
+        })
+        .unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0], lookup(5, "192.0.2.2"));
+        let (first, last, n): (i64, i64, i64) = s
+            .conn()
+            .query_row(
+                "SELECT first_seen_us, last_seen_us, count FROM querier_summary WHERE querier = '192.0.2.1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((first, last, n), (10, 30, 3));
+        let filter = LookupFilter {
+            querier: Some("192.0.2.2".into()),
+            ..LookupFilter::default()
+        };
+        let mut n = 0;
+        s.lookups(&filter, &mut |_| {
+            n += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn newer_schema_and_foreign_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        SqliteStore::open(&path).unwrap();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::TooNew { .. })
+        ));
+        let other = dir.path().join("other.db");
+        {
+            let c = Connection::open(&other).unwrap();
+            c.execute_batch("CREATE TABLE x (a)").unwrap();
+        }
+        assert!(matches!(
+            SqliteStore::open(&other),
+            Err(StoreError::Foreign { .. })
+        ));
+        let text = dir.path().join("text.db");
+        std::fs::write(&text, vec![b'x'; 4096]).unwrap();
+        assert!(SqliteStore::open(&text).is_err());
+    }
+}
