@@ -441,7 +441,15 @@ mod tests {
                 format!("192.0.2.1:{port}").parse().unwrap(),
                 "192.0.2.53:53".parse().unwrap(),
             );
-            r.segment(0, k, 0, 0, SegFlags::default(), &[0, 50, 1], &mut |_| {});
+            r.segment(
+                0,
+                k,
+                0,
+                0,
+                SegFlags::default(),
+                &[0, 50, 1],
+                &mut |_, _, _| {},
+            );
         }
         assert_eq!(r.in_use(), 2);
         assert_eq!(r.evicted, 3);

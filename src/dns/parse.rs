@@ -146,6 +146,85 @@ mod tests {
         assert_eq!(m.rcode, 16);
     }
 
+    /// Every DNS payload of the real-capture corpus.
+    fn corpus_payloads() -> Vec<Vec<u8>> {
+        use crate::capture::{file::FileSource, PacketSource};
+        use crate::decode::{DecodeConfig, Decoder};
+        let dir = std::env::var_os("DNSWATCH_CORPUS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps/real")
+            });
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+            .collect();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            let mut src = FileSource::open(&f).unwrap();
+            let link = src.link_type();
+            let mut dec = Decoder::new(&DecodeConfig::default());
+            let mut frame = 0;
+            while let Ok(Some(p)) = src.next_packet() {
+                frame += 1;
+                dec.packet(p.ts_us, frame, link, p.data, &mut |d| {
+                    out.push(d.payload.to_vec())
+                });
+            }
+            dec.flush(&mut |d| out.push(d.payload.to_vec()));
+        }
+        out
+    }
+
+    /// The pre-parse must be exact: wherever hickory decodes a whole message,
+    /// header, first question and answer addresses agree, and so do our
+    /// full decode's answers.
+    #[test]
+    fn pre_parse_agrees_with_hickory_on_the_corpus() {
+        use hickory_proto::op::Message as HMessage;
+        let payloads = corpus_payloads();
+        assert!(payloads.len() > 1000, "{} payloads", payloads.len());
+        let mut compared = 0;
+        let mut name = NameBuf::default();
+        let mut scratch = NameBuf::default();
+        for p in &payloads {
+            let Ok(h) = HMessage::from_vec(p) else {
+                continue;
+            };
+            compared += 1;
+            let peek =
+                wire::peek(p, &mut name, true).expect("hickory decoded it, so must the pre-parse");
+            assert_eq!(peek.header.id, h.metadata.id);
+            assert_eq!(
+                peek.header.is_response(),
+                h.metadata.message_type == hickory_proto::op::MessageType::Response
+            );
+            assert_eq!(peek.header.opcode(), u8::from(h.metadata.op_code));
+            assert_eq!(peek.header.qdcount as usize, h.queries.len());
+            if let Some(q) = h.queries.first() {
+                assert_eq!(name.as_str(), name_text(q.name(), &mut scratch));
+                assert_eq!(peek.qtype, u16::from(q.query_type()));
+                assert_eq!(peek.qclass, u16::from(q.query_class()));
+            }
+            let addrs: Vec<std::net::IpAddr> = h
+                .answers
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::A(a) => Some(std::net::IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(std::net::IpAddr::V6(a.0)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(peek.addrs, addrs);
+            let ours = message(p).unwrap();
+            assert!(ours.complete);
+            assert_eq!(ours.answers.len(), h.answers.len());
+        }
+        assert!(compared > 1000, "only {compared} messages compared");
+    }
+
     #[test]
     fn bad_record_keeps_what_came_before() {
         let full = response_with_a();
