@@ -290,10 +290,7 @@ impl DnsStage {
             self.stats.queries += 1;
             hour.queries += 1;
             let watched = self.watch.match_name(&self.name);
-            let message = match watched {
-                Some(_) => Some(Box::new(self.full(d.payload))),
-                None => None,
-            };
+            let message = watched.map(|_| Box::new(self.full(d.payload)));
             let key = PairKey {
                 client: d.src,
                 server: d.dst.ip(),

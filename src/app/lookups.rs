@@ -76,8 +76,8 @@ pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
     if args.format == Format::Table {
         let _ = writeln!(
             out,
-            "{:<27} {:<39} {:<30} {:<6} {:<9} {:<9} {}",
-            "TIME", "QUERIER", "QNAME", "QTYPE", "RCODE", "RTT(ms)", "ANSWERS"
+            "{:<27} {:<39} {:<30} {:<6} {:<9} {:<9} ANSWERS",
+            "TIME", "QUERIER", "QNAME", "QTYPE", "RCODE", "RTT(ms)"
         );
     }
     let res = store.lookups(&filter, &mut |l| {

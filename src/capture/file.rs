@@ -171,7 +171,7 @@ mod tests {
             f.extend_from_slice(&[0; 8]);
             f.extend_from_slice(&caplen.to_le_bytes());
             f.extend_from_slice(&caplen.to_le_bytes());
-            f.extend(std::iter::repeat(0).take(caplen as usize));
+            f.extend(std::iter::repeat_n(0, caplen as usize));
         }
         assert_eq!(walk(&f, 0), Some(24));
         assert_eq!(walk(&f, 1), Some(24 + 26));

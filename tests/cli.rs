@@ -1,0 +1,233 @@
+//! The binary end to end: exit codes, messages, output formats.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::corpus_dir;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dnswatch"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("spawn dnswatch")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn corpus(name: &str) -> PathBuf {
+    corpus_dir().join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn replay_then_lookups_json_has_the_documented_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("case.db");
+    let pcap = corpus("tcpdump-dns_udp.pcap");
+    let out = run(&["replay", "--db", s(&db), "--watch", ".", s(&pcap)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("lookups recorded 1"), "{summary}");
+    let out = run(&["lookups", "--db", s(&db), "--format", "json"]);
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    let keys: Vec<&str> = lines[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "ts",
+            "querier",
+            "querier_port",
+            "server",
+            "server_port",
+            "transport",
+            "qname",
+            "qtype",
+            "qclass",
+            "flags",
+            "rcode",
+            "answers",
+            "rtt_us",
+            "ecs",
+            "query_seen",
+            "answered",
+            "source"
+        ]
+    );
+    assert_eq!(lines[0]["answered"], true);
+    assert!(lines[0]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("tcpdump-dns_udp.pcap#1"));
+
+    // csv has a header and one row; table has a header and one row
+    let out = run(&["lookups", "--db", s(&db), "--format", "csv"]);
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+    assert!(text(&out.stdout).starts_with("ts,querier,"));
+    // filters
+    let out = run(&[
+        "lookups",
+        "--db",
+        s(&db),
+        "--format",
+        "json",
+        "--querier",
+        "203.0.113.99",
+    ]);
+    assert_eq!(text(&out.stdout).lines().count(), 0);
+    let out = run(&["lookups", "--db", s(&db), "--since", "not-a-time"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn second_replay_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let pcap = corpus("tcpdump-dns_tcp.pcap");
+    for _ in 0..2 {
+        let out = run(&["replay", "--db", s(&db), "--watch", "tcpdump.org", s(&pcap)]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let out = run(&["lookups", "--db", s(&db), "--format", "json"]);
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+}
+
+#[test]
+fn truncated_capture_keeps_what_is_readable_and_reports_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read(corpus("dnscap-vlan11.pcap")).unwrap();
+    // Cut in the middle of a record.
+    let cut = src.len() * 2 / 3 + 7;
+    let trunc = dir.path().join("cut.pcap");
+    std::fs::write(&trunc, &src[..cut]).unwrap();
+    let db = dir.path().join("t.db");
+    let out = run(&["replay", "--db", s(&db), "--watch", ".", s(&trunc)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("1 damaged"), "{stdout}");
+    assert!(stdout.contains("cut.pcap"), "{stdout}");
+    assert!(stdout.contains("byte offset"), "{stdout}");
+    assert!(stdout.contains("bytes lost"), "{stdout}");
+    let out = run(&["lookups", "--db", s(&db), "--format", "json"]);
+    assert!(text(&out.stdout).lines().count() > 10);
+}
+
+#[test]
+fn not_a_capture_fails_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("notes.txt");
+    std::fs::write(&bogus, "this is not a capture file\n".repeat(10)).unwrap();
+    let good = corpus("tcpdump-dns_udp.pcap");
+    let db = dir.path().join("n.db");
+    let out = run(&[
+        "replay",
+        "--db",
+        s(&db),
+        "--watch",
+        ".",
+        s(&good),
+        s(&bogus),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("notes.txt") && err.contains("not a readable pcap"),
+        "{err}"
+    );
+    assert!(!db.exists(), "database was created");
+    let out = run(&[
+        "replay",
+        "--db",
+        s(&db),
+        "--watch",
+        ".",
+        "/nonexistent/x.pcap",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn config_errors_name_file_line_and_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[storage]\nbatch_size = 10\n[capture]\nsnaplen = 1500\nsnaplenn = 3\n",
+    )
+    .unwrap();
+    let out = run(&["check-config", "--config", s(&cfg)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:5:", cfg.display())) && err.contains("snaplenn"),
+        "{err}"
+    );
+
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dnswatch.toml");
+    let out = run(&["check-config", "--config", s(&shipped)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = run(&["replay", "--watch", "10.0.0.0/40", "x.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("10.0.0.0/40"));
+    let out = run(&["replay", "x.pcap"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "nothing to watch is a usage error"
+    );
+    let out = run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn newer_schema_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.pragma_update(None, "user_version", 999).unwrap();
+    }
+    let out = run(&[
+        "replay",
+        "--db",
+        s(&db),
+        "--watch",
+        ".",
+        s(&corpus("tcpdump-dns_udp.pcap")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("newer than this dnswatch"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn help_reads_like_a_man_page() {
+    let out = run(&["replay", "--help"]);
+    let h = text(&out.stdout);
+    for needle in ["--watch", "--db", "truncated", "Example:", "CAPTURE"] {
+        assert!(h.contains(needle), "replay --help lacks {needle}");
+    }
+    let out = run(&["--help"]);
+    assert!(text(&out.stdout).contains("Exit status"));
+}
