@@ -49,3 +49,64 @@ pub struct Alert {
     /// Alerts of the same (kind, entry, querier) suppressed since the last one.
     pub suppressed: u64,
 }
+
+impl Alert {
+    /// The JSON object written to the alert log (one per line).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ts": crate::time::rfc3339(self.ts_us),
+            "kind": self.kind,
+            "severity": self.severity,
+            "entry": self.entry,
+            "name": self.name,
+            "querier": self.querier,
+            "window": self.window,
+            "evidence": self.evidence,
+            "message": self.message,
+            "suppressed": self.suppressed,
+        })
+    }
+}
+
+/// The JSON-lines alert log (appended; reopened on SIGHUP for logrotate).
+#[derive(Debug)]
+pub struct AlertLog {
+    path: std::path::PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl AlertLog {
+    /// Opens `path` for appending (creating it).
+    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    /// Appends alerts and flushes.
+    pub fn write(&mut self, alerts: &[Alert]) -> std::io::Result<()> {
+        use std::io::Write;
+        for a in alerts {
+            writeln!(self.file, "{}", a.to_json())?;
+        }
+        self.file.flush()
+    }
+
+    /// Reopens the file (after logrotate moved it).
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        self.file.flush()?;
+        *self = Self::open(&self.path)?;
+        Ok(())
+    }
+
+    /// Path of the log.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}

@@ -5,9 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::alert::{Alert, AlertLog};
 use crate::app::writer::{Writer, WriterStats};
 use crate::config::Config;
 use crate::decode::ErrorKind;
+use crate::detect::{Engine, Preload};
 use crate::pipeline::Pipeline;
 use crate::store::Batch;
 use crate::watch::Watchlist;
@@ -52,6 +54,9 @@ pub struct Flow {
     commit_interval: Duration,
     last_commit: Instant,
     alerts: u64,
+    /// The detectors.
+    pub engine: Engine,
+    alert_log: Option<AlertLog>,
 }
 
 impl Flow {
@@ -61,9 +66,18 @@ impl Flow {
         watch: Arc<Watchlist>,
         writer: Writer,
         alert_log: Option<&Path>,
+        preload: &Preload,
     ) -> Result<Self, String> {
-        let _ = alert_log;
+        let alert_log = match alert_log {
+            Some(p) => Some(
+                AlertLog::open(p)
+                    .map_err(|e| format!("cannot open alert log {}: {e}", p.display()))?,
+            ),
+            None => None,
+        };
         Ok(Self {
+            engine: Engine::new(config.raw.detectors.clone(), preload),
+            alert_log,
             pipeline: Pipeline::new(&config.pipeline(), watch),
             writer,
             batch: Batch::default(),
@@ -78,7 +92,13 @@ impl Flow {
     /// the commit interval has passed, or `force`.
     pub fn tick(&mut self, force: bool) -> Result<(), String> {
         let lookups = self.pipeline.take_lookups();
+        for l in &lookups {
+            self.engine.lookup(l);
+        }
         self.batch.lookups.extend(lookups);
+        self.engine.advance(self.pipeline.now());
+        let alerts = self.engine.take_alerts();
+        self.emit_alerts(alerts)?;
         let due = force
             || self.batch.lookups.len() >= self.batch_size
             || self.last_commit.elapsed() >= self.commit_interval;
@@ -92,9 +112,42 @@ impl Flow {
         Ok(())
     }
 
+    fn emit_alerts(&mut self, alerts: Vec<Alert>) -> Result<(), String> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        for a in &alerts {
+            tracing::warn!(target: "alert", kind = %a.kind, entry = %a.entry, querier = a.querier.as_deref().unwrap_or("-"), "{}", a.message);
+        }
+        if let Some(log) = self.alert_log.as_mut() {
+            log.write(&alerts)
+                .map_err(|e| format!("writing alert log {}: {e}", log.path().display()))?;
+        }
+        self.batch.alerts.extend(alerts);
+        Ok(())
+    }
+
+    /// Reopens the alert log (SIGHUP, for logrotate).
+    pub fn reopen_alert_log(&mut self) -> Result<(), String> {
+        match self.alert_log.as_mut() {
+            Some(log) => log
+                .reopen()
+                .map_err(|e| format!("reopening alert log {}: {e}", log.path().display())),
+            None => Ok(()),
+        }
+    }
+
     /// Ends the input: pending queries become unanswered, everything is committed.
     pub fn finish(mut self) -> Result<Summary, String> {
         self.pipeline.finish();
+        let lookups = self.pipeline.take_lookups();
+        for l in &lookups {
+            self.engine.lookup(l);
+        }
+        self.batch.lookups.extend(lookups);
+        self.engine.finish();
+        let alerts = self.engine.take_alerts();
+        self.emit_alerts(alerts)?;
         self.tick(true)?;
         let p = &self.pipeline;
         let d = p.dns_stats().clone();

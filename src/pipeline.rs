@@ -99,6 +99,7 @@ pub struct Pipeline {
     stage: DnsStage,
     hour: Hour,
     hourly: Vec<HourRow>,
+    now: i64,
 }
 
 impl Pipeline {
@@ -118,7 +119,13 @@ impl Pipeline {
             },
             hour: Hour::default(),
             hourly: Vec::new(),
+            now: i64::MIN,
         }
+    }
+
+    /// Packet time of the latest packet (the clock of everything downstream).
+    pub fn now(&self) -> i64 {
+        self.now
     }
 
     /// Swaps the watch list (SIGHUP); pending queries keep their match.
@@ -170,6 +177,7 @@ impl Pipeline {
     /// Processes one captured frame.
     pub fn packet(&mut self, ts: i64, frame: u64, link: LinkType, data: &[u8]) {
         self.roll_hour(ts);
+        self.now = self.now.max(ts);
         self.hour.packets += 1;
         self.stage.frame = frame;
         let stage = &mut self.stage;

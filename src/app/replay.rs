@@ -34,9 +34,18 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
         sources.push(FileSource::open(path).map_err(|e| ExitError::Runtime(e.to_string()))?);
     }
     let store = SqliteStore::open(&s.db).map_err(|e| ExitError::Runtime(e.to_string()))?;
+    let preload = store
+        .preload()
+        .map_err(|e| ExitError::Runtime(e.to_string()))?;
     let writer = Writer::spawn(Box::new(store), false);
-    let mut flow = Flow::new(&s.config, Arc::new(s.watch), writer, s.alerts.as_deref())
-        .map_err(ExitError::Runtime)?;
+    let mut flow = Flow::new(
+        &s.config,
+        Arc::new(s.watch),
+        writer,
+        s.alerts.as_deref(),
+        &preload,
+    )
+    .map_err(ExitError::Runtime)?;
 
     let total_bytes: u64 = sources.iter().map(|f| f.file_len).sum();
     let bar = if !args.no_progress && std::io::stderr().is_terminal() && total_bytes > 4 << 20 {

@@ -70,6 +70,14 @@ const MIGRATIONS: &[&str] = &[
         suppressed INTEGER NOT NULL
      );
      CREATE INDEX alerts_ts ON alerts (ts_us);
+     CREATE TABLE name_summary (
+        entry TEXT NOT NULL,
+        qname TEXT NOT NULL,
+        first_seen_us INTEGER NOT NULL,
+        last_seen_us INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (entry, qname)
+     ) WITHOUT ROWID;
      CREATE TABLE detector_state (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -377,6 +385,35 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// What earlier runs learnt, for the detectors.
+    pub fn preload(&self) -> Result<crate::detect::Preload, StoreError> {
+        let mut p = crate::detect::Preload::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT entry, querier, first_seen_us, last_seen_us, count FROM querier_summary ORDER BY entry, querier")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (e, q, f, l, c): (String, String, i64, i64, i64) = row?;
+            p.queriers.push((e, q, f, l, u64::try_from(c).unwrap_or(0)));
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT entry, qname, first_seen_us FROM name_summary ORDER BY entry, qname",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        for row in rows {
+            p.names.push(row?);
+        }
+        Ok(p)
+    }
+
     /// Deletes lookups older than `before_us`; summaries and state are kept.
     pub fn prune(&mut self, before_us: i64) -> Result<usize, StoreError> {
         Ok(self
@@ -415,8 +452,17 @@ impl Sink for SqliteStore {
                     last_seen_us = max(last_seen_us, excluded.last_seen_us),
                     count = count + 1",
             )?;
+            let mut names = tx.prepare_cached(
+                "INSERT INTO name_summary (entry, qname, first_seen_us, last_seen_us, count)
+                 VALUES (?1, ?2, ?3, ?3, 1)
+                 ON CONFLICT (entry, qname) DO UPDATE SET
+                    first_seen_us = min(first_seen_us, excluded.first_seen_us),
+                    last_seen_us = max(last_seen_us, excluded.last_seen_us),
+                    count = count + 1",
+            )?;
             for l in &batch.lookups {
                 let querier = l.querier.ip().to_string();
+                names.execute(params![l.entry, l.qname, l.ts_us])?;
                 ins.execute(params![
                     l.ts_us,
                     l.entry,
