@@ -12,8 +12,13 @@ pub struct Lookup {
     /// Query time (µs since the Unix epoch); the response time when the
     /// query was not captured.
     pub ts_us: i64,
-    /// The watch entry that matched.
+    /// The watch entry that matched (the most specific name entry, else the
+    /// first address entry).
     pub entry: String,
+    /// Further entries the lookup touches (watched addresses in the answers
+    /// of a lookup already matched by name). Not stored as rows of their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
     /// Querier address and port.
     pub querier: SocketAddr,
     /// Server address and port.
@@ -47,6 +52,11 @@ pub struct Lookup {
 }
 
 impl Lookup {
+    /// Every entry the lookup touches, primary first.
+    pub fn entries(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.entry.as_str()).chain(self.also.iter().map(String::as_str))
+    }
+
     /// Querier IP as text.
     pub fn querier_ip(&self) -> String {
         self.querier.ip().to_string()

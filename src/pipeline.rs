@@ -348,13 +348,24 @@ impl DnsStage {
         let (Some(entry), Some(resp)) = (watched, response) else {
             return;
         };
-        let entry = self.watch.entry(entry).to_string();
+        let entry_id = entry;
+        let entry = self.watch.entry(entry_id).to_string();
+        let mut also: Vec<String> = Vec::new();
+        for a in &peek.addrs {
+            if let Some(id) = self.watch.match_addr(*a) {
+                let e = self.watch.entry(id);
+                if id != entry_id && !also.iter().any(|x| x == e) {
+                    also.push(e.to_string());
+                }
+            }
+        }
         let lookup = match query {
             Some(q) => {
                 let qmsg = q.message.as_deref();
                 Lookup {
                     ts_us: q.ts,
                     entry,
+                    also,
                     querier: d.dst,
                     server: d.src,
                     transport: d.transport.as_str().into(),
@@ -377,6 +388,7 @@ impl DnsStage {
                 Lookup {
                     ts_us: d.ts,
                     entry,
+                    also,
                     querier: d.dst,
                     server: d.src,
                     transport: d.transport.as_str().into(),
@@ -423,6 +435,7 @@ impl DnsStage {
         let lookup = Lookup {
             ts_us: q.ts,
             entry: self.watch.entry(entry).to_string(),
+            also: Vec::new(),
             querier: key.client,
             server: std::net::SocketAddr::new(key.server, q.server_port),
             transport: q.transport.as_str().into(),

@@ -349,6 +349,9 @@ struct EntryState {
     closed_hour: i64,
     closed_day: i64,
     quiet_since: Option<i64>,
+    /// Packet time before which `quiet` is not evaluated again (a full
+    /// window after activity resumed).
+    quiet_rearm: i64,
     concentrated: bool,
     last_name: String,
 }
@@ -371,6 +374,7 @@ impl EntryState {
             closed_hour: ts.div_euclid(HOUR) - 1,
             closed_day: ts.div_euclid(DAY) - 1,
             quiet_since: None,
+            quiet_rearm: i64::MIN,
             concentrated: false,
             last_name: String::new(),
         }
@@ -510,13 +514,19 @@ impl Engine {
         });
     }
 
-    /// Feeds one lookup.
+    /// Feeds one lookup (to the series of every entry it touches).
     pub fn lookup(&mut self, l: &Lookup) {
+        self.advance(l.ts_us);
+        for entry in l.entries() {
+            self.lookup_for(l, entry);
+        }
+    }
+
+    fn lookup_for(&mut self, l: &Lookup, entry: &str) {
         let ts = l.ts_us;
-        self.advance(ts);
         let qip = l.querier.ip();
         let cfg = self.cfg.clone();
-        let entry_name = l.entry.clone();
+        let entry_name = entry.to_string();
         let st = self
             .entries
             .entry(entry_name.clone())
@@ -539,6 +549,7 @@ impl Engine {
 
         // resumed
         if let Some(since) = st.quiet_since.take() {
+            st.quiet_rearm = ts.saturating_add((cfg.quiet.window_h * HOUR as f64) as i64);
             let gap = ts.saturating_sub(prev_last);
             pending.push((
                 "resumed",
@@ -936,7 +947,7 @@ impl Engine {
             }
         }
         // ---- quiet: evaluated at each hour boundary
-        if cfg.quiet.enabled && st.quiet_since.is_none() {
+        if cfg.quiet.enabled && st.quiet_since.is_none() && (h + 1) * HOUR >= st.quiet_rearm {
             let end = (h + 1) * HOUR;
             let w = (cfg.quiet.window_h * HOUR as f64) as i64;
             let win_start_h = (end - w).div_euclid(HOUR);
@@ -1223,6 +1234,7 @@ mod tests {
         Lookup {
             ts_us: ts,
             entry: entry.into(),
+            also: Vec::new(),
             querier: format!("{querier}:1234").parse().unwrap(),
             server: "192.0.2.53:53".parse().unwrap(),
             transport: "udp".into(),

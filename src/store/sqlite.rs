@@ -284,6 +284,7 @@ impl SqliteStore {
             let l = Lookup {
                 ts_us: r.get(0)?,
                 entry: r.get(1)?,
+                also: Vec::new(),
                 querier: std::net::SocketAddr::new(parse_ip(&querier), r.get(3)?),
                 server: std::net::SocketAddr::new(parse_ip(&server), r.get(5)?),
                 transport: r.get(6)?,
@@ -462,7 +463,10 @@ impl Sink for SqliteStore {
             )?;
             for l in &batch.lookups {
                 let querier = l.querier.ip().to_string();
-                names.execute(params![l.entry, l.qname, l.ts_us])?;
+                for e in l.entries() {
+                    names.execute(params![e, l.qname, l.ts_us])?;
+                    sum.execute(params![e, l.querier.ip().to_string(), l.ts_us])?;
+                }
                 ins.execute(params![
                     l.ts_us,
                     l.entry,
@@ -484,7 +488,6 @@ impl Sink for SqliteStore {
                     l.answered,
                     l.source,
                 ])?;
-                sum.execute(params![l.entry, querier, l.ts_us])?;
             }
             let mut hour = tx.prepare_cached(
                 "INSERT INTO traffic_hourly (hour_us, metric, value) VALUES (?1, ?2, ?3)
@@ -529,6 +532,7 @@ mod tests {
         Lookup {
             ts_us: ts,
             entry: "example.com".into(),
+            also: Vec::new(),
             querier: format!("{q}:5353").parse().unwrap(),
             server: "192.0.2.53:53".parse().unwrap(),
             transport: "udp".into(),
