@@ -64,6 +64,26 @@ pub enum Command {
     /// qtype, qclass, flags, rcode, answers[name,type,ttl,data], rtt_us, ecs,
     /// query_seen, answered, source).
     Lookups(LookupsArgs),
+    /// List alerts, or follow them as they are raised.
+    ///
+    /// Reads the alerts table of the database (the same alerts as the
+    /// JSON-lines log). With --follow, keeps polling and prints new alerts as
+    /// a running daemon or replay commits them; stop with Ctrl-C.
+    Alerts(AlertsArgs),
+    /// The evidence report for one watched entry.
+    ///
+    /// Total lookups; queriers with count, share, first and last seen and
+    /// periodicity (coefficient of variation of gaps, burstiness, best phase-
+    /// locked period with its p-value); lookups per day; bursts and quiet
+    /// periods found; rcode and answer history; names seen resolving to
+    /// watched addresses. --svg draws the timeline (per-day lookups stacked by
+    /// top queriers, bursts and quiet periods marked); --events overlays a
+    /// CSV of dated events (date,label) and lists, for each burst and quiet
+    /// period, the events within two days of it.
+    Report(ReportArgs),
+    /// Database maintenance: `prune` old lookups, `stats` about the contents.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Validate a configuration file and its watch list, then exit.
     ///
     /// Prints nothing and exits 0 when the configuration is valid; otherwise
@@ -170,4 +190,103 @@ pub struct CheckConfigArgs {
         default_value = "/etc/dnswatch/dnswatch.toml"
     )]
     pub config: PathBuf,
+}
+
+/// Output formats of `alerts`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum AlertFormat {
+    /// Aligned columns.
+    #[default]
+    Table,
+    /// One JSON object per line (the alert log format).
+    Json,
+}
+
+/// `alerts`.
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Database to read.
+    #[arg(long, value_name = "PATH", default_value = "dnswatch.db")]
+    pub db: PathBuf,
+    /// Only alerts at or after this time.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only alerts of this kind (new_querier, concentration, burst, quiet,
+    /// resumed, rcode_change, answer_change, new_name, periodic).
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
+    /// Only alerts about this watch entry.
+    #[arg(long, value_name = "ENTRY")]
+    pub entry: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AlertFormat::Table)]
+    pub format: AlertFormat,
+    /// Keep running and print new alerts as they are committed.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// Output formats of `report`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Plain text for people.
+    #[default]
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The watch entry (or a query name) to report on.
+    #[arg(value_name = "ENTRY")]
+    pub entry: String,
+    /// Database to read.
+    #[arg(long, value_name = "PATH", default_value = "dnswatch.db")]
+    pub db: PathBuf,
+    /// From this time.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Up to (not including) this time.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Write the timeline chart as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// CSV of dated events (`date,label` per line) to overlay and compare.
+    #[arg(long, value_name = "FILE.csv")]
+    pub events: Option<PathBuf>,
+}
+
+/// `db` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Delete lookups older than the retention period (summaries, counters,
+    /// alerts and detector state are kept).
+    Prune(PruneArgs),
+    /// Row counts, time span and size of the database.
+    Stats(DbStatsArgs),
+}
+
+/// `db prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Database.
+    #[arg(long, value_name = "PATH", default_value = "dnswatch.db")]
+    pub db: PathBuf,
+    /// Delete lookups older than this many days (of wall-clock time).
+    #[arg(long, value_name = "DAYS")]
+    pub older_than_days: u32,
+}
+
+/// `db stats`.
+#[derive(Debug, Args)]
+pub struct DbStatsArgs {
+    /// Database.
+    #[arg(long, value_name = "PATH", default_value = "dnswatch.db")]
+    pub db: PathBuf,
 }

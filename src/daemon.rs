@@ -1,10 +1,641 @@
-//! `dnswatch run`: live capture (issue 4).
+//! `dnswatch run`: the daemon.
+//!
+//! Threads:
+//! * one capture thread per interface, blocking in libpcap with a 100 ms
+//!   timeout, copying packets into a bounded queue (`try_send`: when the
+//!   queue is full the packet is dropped and counted, memory never grows);
+//! * the pipeline thread: the same [`Flow`] as `replay` (decode → lookups →
+//!   detectors → store batches), plus metrics snapshots and retention;
+//! * the store writer thread (owned by the flow);
+//! * the main thread runs a small tokio runtime for signals (SIGTERM/SIGINT
+//!   stop, SIGHUP reloads) and the Prometheus endpoint.
+//!
+//! Shutdown: capture stops first, the queue drains, the pipeline finishes
+//! (pending queries recorded as unanswered), the store commits and the alert
+//! log is flushed; nothing accepted is lost.
 
-use crate::app::ExitError;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{
+    sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError,
+};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::app::writer::Writer;
+use crate::app::{setup, ExitError, Setup};
+use crate::capture::live::{default_filter, LiveConfig, LiveSource};
+use crate::capture::PacketSource;
 use crate::cli::RunArgs;
+use crate::config::Config;
+use crate::decode::LinkType;
+use crate::detect::DetectorConfig;
+use crate::flow::Flow;
+use crate::store::sqlite::SqliteStore;
+use crate::watch::Watchlist;
+
+/// One captured packet on its way to the pipeline.
+struct Captured {
+    iface: usize,
+    ts_us: i64,
+    data: Vec<u8>,
+}
+
+/// Counters of one capture thread.
+#[derive(Debug, Default)]
+struct IfaceCounters {
+    received: AtomicU64,
+    queue_drops: AtomicU64,
+    kernel_received: AtomicU64,
+    kernel_drops: AtomicU64,
+    kernel_if_drops: AtomicU64,
+}
+
+/// What the signal handler asks of the pipeline thread.
+enum Control {
+    Reload(Box<(Arc<Watchlist>, DetectorConfig)>),
+    ReopenLog,
+}
+
+/// Sends a notification to systemd when run under `Type=notify`.
+pub fn sd_notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = path.as_encoded_bytes();
+    let res = if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|a| sock.send_to_addr(state.as_bytes(), &a))
+    } else {
+        sock.send_to(state.as_bytes(), PathBuf::from(&path))
+    };
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+fn live_config(cfg: &Config) -> LiveConfig {
+    let c = &cfg.raw.capture;
+    LiveConfig {
+        snaplen: i32::try_from(c.snaplen).unwrap_or(65_535),
+        buffer_bytes: i32::try_from(u64::from(c.buffer_mib) << 20).unwrap_or(i32::MAX),
+        filter: if c.filter.trim().is_empty() {
+            default_filter(&c.dns_ports)
+        } else {
+            c.filter.clone()
+        },
+        promiscuous: c.promiscuous,
+    }
+}
+
+/// Drops every capability once the captures are open: from here on the
+/// process needs only its state and log directories.
+fn drop_capabilities() {
+    use caps::CapSet;
+    for set in [
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+    ] {
+        if let Err(e) = caps::clear(None, set) {
+            tracing::debug!(error = %e, ?set, "could not clear capability set");
+        }
+    }
+}
+
+fn capture_thread(
+    mut src: LiveSource,
+    iface: usize,
+    tx: SyncSender<Captured>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<IfaceCounters>,
+) {
+    let mut last_stats = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        match src.next_packet() {
+            Ok(Some(p)) => {
+                counters.received.fetch_add(1, Ordering::Relaxed);
+                let item = Captured {
+                    iface,
+                    ts_us: p.ts_us,
+                    data: p.data.to_vec(),
+                };
+                match tx.try_send(item) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        counters.queue_drops.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("{e}; capture on this interface stops");
+                return;
+            }
+        }
+        if last_stats.elapsed() >= Duration::from_secs(1) {
+            let k = src.kernel_stats();
+            counters
+                .kernel_received
+                .store(k.received, Ordering::Relaxed);
+            counters.kernel_drops.store(k.dropped, Ordering::Relaxed);
+            counters
+                .kernel_if_drops
+                .store(k.if_dropped, Ordering::Relaxed);
+            last_stats = Instant::now();
+        }
+    }
+    let k = src.kernel_stats();
+    counters
+        .kernel_received
+        .store(k.received, Ordering::Relaxed);
+    counters.kernel_drops.store(k.dropped, Ordering::Relaxed);
+    counters
+        .kernel_if_drops
+        .store(k.if_dropped, Ordering::Relaxed);
+}
+
+/// Everything the metrics endpoint shows, rendered by the pipeline thread.
+type MetricsText = Arc<Mutex<String>>;
+
+fn render_metrics(
+    flow: &Flow,
+    ifaces: &[(String, Arc<IfaceCounters>)],
+    store: &crate::app::writer::WriterStats,
+) -> String {
+    let mut m = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
+        let _ = writeln!(m, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in rows {
+            let _ = writeln!(m, "{name}{labels} {v}");
+        }
+    };
+    let per_iface = |f: &dyn Fn(&IfaceCounters) -> u64| -> Vec<(String, u64)> {
+        ifaces
+            .iter()
+            .map(|(n, c)| (format!("{{interface=\"{n}\"}}"), f(c)))
+            .collect()
+    };
+    metric(
+        "dnswatch_packets_received_total",
+        "counter",
+        "Packets captured per interface.",
+        per_iface(&|c| c.received.load(Ordering::Relaxed)),
+    );
+    metric(
+        "dnswatch_kernel_drops_total",
+        "counter",
+        "Packets the kernel dropped (pcap ps_drop).",
+        per_iface(&|c| c.kernel_drops.load(Ordering::Relaxed)),
+    );
+    metric(
+        "dnswatch_interface_drops_total",
+        "counter",
+        "Packets the interface dropped (pcap ps_ifdrop).",
+        per_iface(&|c| c.kernel_if_drops.load(Ordering::Relaxed)),
+    );
+    metric(
+        "dnswatch_queue_drops_total",
+        "counter",
+        "Packets dropped because the pipeline queue was full.",
+        per_iface(&|c| c.queue_drops.load(Ordering::Relaxed)),
+    );
+    let p = &flow.pipeline;
+    let errors: Vec<(String, u64)> = crate::decode::ErrorKind::ALL
+        .iter()
+        .map(|k| {
+            let n = p
+                .errors_by_kind()
+                .iter()
+                .find(|(e, _)| e == k)
+                .map_or(0, |(_, n)| *n);
+            (format!("{{kind=\"{}\"}}", k.name()), n)
+        })
+        .collect();
+    metric(
+        "dnswatch_decode_errors_total",
+        "counter",
+        "Undecodable input by kind.",
+        errors,
+    );
+    let d = p.dns_stats();
+    metric(
+        "dnswatch_dns_messages_total",
+        "counter",
+        "DNS messages seen.",
+        vec![(String::new(), d.messages)],
+    );
+    metric(
+        "dnswatch_dns_queries_total",
+        "counter",
+        "DNS queries seen.",
+        vec![(String::new(), d.queries)],
+    );
+    metric(
+        "dnswatch_dns_responses_total",
+        "counter",
+        "DNS responses seen.",
+        vec![(String::new(), d.responses)],
+    );
+    metric(
+        "dnswatch_lookups_total",
+        "counter",
+        "Lookups of watched entries recorded.",
+        vec![(String::new(), d.lookups)],
+    );
+    metric(
+        "dnswatch_unanswered_total",
+        "counter",
+        "Watched queries recorded as unanswered.",
+        vec![(String::new(), d.unanswered)],
+    );
+    let alerts: BTreeMap<String, u64> = flow.engine.stats.alerts.clone();
+    metric(
+        "dnswatch_alerts_total",
+        "counter",
+        "Alerts raised by kind.",
+        alerts
+            .into_iter()
+            .map(|(k, v)| (format!("{{kind=\"{k}\"}}"), v))
+            .collect(),
+    );
+    metric(
+        "dnswatch_alerts_suppressed_total",
+        "counter",
+        "Alerts suppressed as repeats.",
+        vec![(String::new(), flow.engine.stats.suppressed)],
+    );
+    metric(
+        "dnswatch_store_commits_total",
+        "counter",
+        "SQLite commits.",
+        vec![(String::new(), store.commits)],
+    );
+    metric(
+        "dnswatch_store_commit_microseconds_total",
+        "counter",
+        "Time spent committing (µs).",
+        vec![(String::new(), store.commit_us_total)],
+    );
+    metric(
+        "dnswatch_store_batch_max",
+        "gauge",
+        "Largest batch committed (lookups).",
+        vec![(String::new(), store.max_batch)],
+    );
+    metric(
+        "dnswatch_store_failures_total",
+        "counter",
+        "Batches that failed to commit.",
+        vec![(String::new(), store.failed)],
+    );
+    metric(
+        "dnswatch_tcp_streams",
+        "gauge",
+        "TCP streams with reassembly state.",
+        vec![(String::new(), p.decoder.tcp.in_use() as u64)],
+    );
+    metric(
+        "dnswatch_fragment_buffers",
+        "gauge",
+        "Datagrams being reassembled.",
+        vec![(String::new(), p.decoder.defrag.in_use() as u64)],
+    );
+    metric(
+        "dnswatch_fragment_bytes",
+        "gauge",
+        "Bytes held for fragment reassembly.",
+        vec![(String::new(), p.decoder.defrag.bytes() as u64)],
+    );
+    metric(
+        "dnswatch_pending_queries",
+        "gauge",
+        "Queries waiting for their response.",
+        vec![(String::new(), p.pending_queries() as u64)],
+    );
+    let ev = vec![
+        ("{state=\"tcp_stream\"}".to_string(), p.decoder.tcp.evicted),
+        ("{state=\"fragment\"}".to_string(), p.decoder.defrag.evicted),
+        (
+            "{state=\"pending_query\"}".to_string(),
+            p.pending_evictions(),
+        ),
+        (
+            "{state=\"detector_querier\"}".to_string(),
+            flow.engine.stats.querier_evictions,
+        ),
+        (
+            "{state=\"detector_name\"}".to_string(),
+            flow.engine.stats.name_evictions,
+        ),
+    ];
+    metric(
+        "dnswatch_evictions_total",
+        "counter",
+        "State evicted to stay within memory caps.",
+        ev,
+    );
+    m
+}
+
+async fn serve_metrics(listener: tokio::net::TcpListener, text: MetricsText) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            continue;
+        };
+        let text = text.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let n = match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await {
+                Ok(Ok(n)) => n,
+                _ => return,
+            };
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body) = if path == "/metrics" {
+                ("200 OK", text.lock().map(|t| t.clone()).unwrap_or_default())
+            } else {
+                ("404 Not Found", "see /metrics\n".to_string())
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        });
+    }
+}
+
+struct PipelineCtx {
+    rx: Receiver<Captured>,
+    control: Receiver<Control>,
+    flow: Flow,
+    links: Vec<LinkType>,
+    sources: Vec<u32>,
+    ifaces: Vec<(String, Arc<IfaceCounters>)>,
+    metrics: MetricsText,
+    log_interval: Duration,
+    retention_days: u32,
+}
+
+fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String> {
+    let mut frames = vec![0u64; ctx.links.len()];
+    let mut last_metrics = Instant::now();
+    let mut last_log = Instant::now();
+    let mut last_prune = Instant::now() - Duration::from_secs(3600);
+    let mut n = 0u64;
+    loop {
+        match ctx.rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(p) => {
+                let i = p.iface;
+                frames[i] += 1;
+                ctx.flow.pipeline.select_source(ctx.sources[i]);
+                ctx.flow
+                    .pipeline
+                    .packet(p.ts_us, frames[i], ctx.links[i], &p.data);
+                n += 1;
+                if n % 256 != 0 {
+                    continue;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        loop {
+            match ctx.control.try_recv() {
+                Ok(Control::Reload(b)) => {
+                    let (watch, det) = *b;
+                    tracing::info!(
+                        entries = watch.len(),
+                        "watch list and detector settings reloaded"
+                    );
+                    ctx.flow.pipeline.set_watchlist(watch);
+                    ctx.flow.engine.set_config(det);
+                }
+                Ok(Control::ReopenLog) => {
+                    if let Err(e) = ctx.flow.reopen_alert_log() {
+                        tracing::error!("{e}");
+                    }
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if ctx.retention_days > 0 && last_prune.elapsed() >= Duration::from_secs(600) {
+            let now_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64);
+            ctx.flow
+                .request_prune(now_us - i64::from(ctx.retention_days) * 86_400_000_000);
+            last_prune = Instant::now();
+        }
+        if let Err(e) = ctx.flow.tick(false) {
+            // The daemon keeps capturing; the writer logs and counts failed batches.
+            tracing::error!("{e}");
+        }
+        if last_metrics.elapsed() >= Duration::from_secs(1) {
+            let text = render_metrics(&ctx.flow, &ctx.ifaces, &ctx.flow.store_stats());
+            if let Ok(mut m) = ctx.metrics.lock() {
+                *m = text;
+            }
+            last_metrics = Instant::now();
+        }
+        if !ctx.log_interval.is_zero() && last_log.elapsed() >= ctx.log_interval {
+            let d = ctx.flow.pipeline.dns_stats();
+            let drops: u64 = ctx
+                .ifaces
+                .iter()
+                .map(|(_, c)| {
+                    c.queue_drops.load(Ordering::Relaxed) + c.kernel_drops.load(Ordering::Relaxed)
+                })
+                .sum();
+            tracing::info!(
+                packets = ctx.flow.pipeline.decoder.stats.packets,
+                messages = d.messages,
+                lookups = d.lookups,
+                alerts = ctx.flow.engine.stats.alerts.values().sum::<u64>(),
+                errors = ctx.flow.pipeline.total_errors(),
+                drops,
+                pending = ctx.flow.pipeline.pending_queries(),
+                "stats"
+            );
+            last_log = Instant::now();
+        }
+    }
+    let summary = ctx.flow.finish()?;
+    Ok(summary)
+}
+
+/// Re-reads the config for SIGHUP; `None` (after logging why) keeps the old one.
+fn reload(args: &RunArgs, old: &Setup) -> Option<Control> {
+    match setup(&args.common) {
+        Ok(new) => {
+            if new.db != old.db {
+                tracing::warn!(old = %old.db.display(), new = %new.db.display(), "database path changed: needs a restart; still writing the old one");
+            }
+            if new.config.raw.capture.interfaces != old.config.raw.capture.interfaces
+                && args.interfaces.is_empty()
+            {
+                tracing::warn!("capture.interfaces changed: needs a restart");
+            }
+            Some(Control::Reload(Box::new((
+                Arc::new(new.watch),
+                new.config.raw.detectors.clone(),
+            ))))
+        }
+        Err(e) => {
+            tracing::error!(
+                "reload failed, keeping the running configuration: {}",
+                e.message()
+            );
+            None
+        }
+    }
+}
 
 /// Runs the daemon.
 pub fn run(args: RunArgs) -> Result<(), ExitError> {
-    let _ = args;
-    Err(ExitError::Runtime("live capture is not built yet".into()))
+    let s = setup(&args.common)?;
+    let interfaces = if args.interfaces.is_empty() {
+        s.config.raw.capture.interfaces.clone()
+    } else {
+        args.interfaces.clone()
+    };
+    if interfaces.is_empty() {
+        return Err(ExitError::Usage(
+            "no interface to capture on: give -i IFACE or capture.interfaces".into(),
+        ));
+    }
+    if s.watch.is_empty() {
+        return Err(ExitError::Usage(
+            "nothing to watch: give --watch ENTRY or watch.entries in the config".into(),
+        ));
+    }
+    let metrics_addr = s.config.raw.metrics.listen.clone();
+    // Open everything that can fail before announcing readiness.
+    let lcfg = live_config(&s.config);
+    let mut sources = Vec::new();
+    for iface in &interfaces {
+        sources
+            .push(LiveSource::open(iface, &lcfg).map_err(|e| ExitError::Runtime(e.to_string()))?);
+    }
+    drop_capabilities();
+    let store = SqliteStore::open(&s.db).map_err(|e| ExitError::Runtime(e.to_string()))?;
+    let preload = store
+        .preload()
+        .map_err(|e| ExitError::Runtime(e.to_string()))?;
+    let writer = Writer::spawn(Box::new(store), true);
+    let mut flow = Flow::new(
+        &s.config,
+        Arc::new(s.watch.clone()),
+        writer,
+        s.alerts.as_deref(),
+        &preload,
+    )
+    .map_err(ExitError::Runtime)?;
+
+    let (tx, rx) = sync_channel::<Captured>(s.config.raw.capture.queue_packets);
+    let (ctl_tx, ctl_rx) = sync_channel::<Control>(16);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut links = Vec::new();
+    let mut src_ids = Vec::new();
+    let mut ifaces = Vec::new();
+    let mut capture_handles = Vec::new();
+    for (i, src) in sources.into_iter().enumerate() {
+        links.push(src.link_type());
+        src_ids.push(flow.pipeline.begin_source(src.name()));
+        let counters = Arc::new(IfaceCounters::default());
+        ifaces.push((interfaces[i].clone(), counters.clone()));
+        let (tx, stop) = (tx.clone(), stop.clone());
+        let h = std::thread::Builder::new()
+            .name(format!("capture-{}", interfaces[i]))
+            .spawn(move || capture_thread(src, i, tx, stop, counters))
+            .map_err(|e| ExitError::Runtime(format!("cannot start capture thread: {e}")))?;
+        capture_handles.push(h);
+    }
+    drop(tx);
+    let metrics: MetricsText = Arc::new(Mutex::new(String::new()));
+    let ctx = PipelineCtx {
+        rx,
+        control: ctl_rx,
+        flow,
+        links,
+        sources: src_ids,
+        ifaces,
+        metrics: metrics.clone(),
+        log_interval: Duration::from_secs(s.config.raw.metrics.log_interval_s),
+        retention_days: s.config.raw.storage.retention_days,
+    };
+    let pipeline = std::thread::Builder::new()
+        .name("pipeline".into())
+        .spawn(move || pipeline_thread(ctx))
+        .map_err(|e| ExitError::Runtime(format!("cannot start pipeline thread: {e}")))?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ExitError::Runtime(format!("cannot start runtime: {e}")))?;
+    let result: Result<(), ExitError> = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let sig = |k| signal(k).map_err(|e| ExitError::Runtime(format!("cannot install signal handler: {e}")));
+        let (mut term, mut int, mut hup) = (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?, sig(SignalKind::hangup())?);
+        if !metrics_addr.is_empty() {
+            let listener = tokio::net::TcpListener::bind(&metrics_addr)
+                .await
+                .map_err(|e| ExitError::Runtime(format!("cannot listen for metrics on {metrics_addr}: {e}")))?;
+            tracing::info!(address = %metrics_addr, "metrics at /metrics");
+            tokio::spawn(serve_metrics(listener, metrics));
+        }
+        tracing::info!(interfaces = ?interfaces, db = %s.db.display(), entries = s.watch.len(), "capturing");
+        sd_notify("READY=1\nSTATUS=capturing");
+        let watchdog = std::env::var("WATCHDOG_USEC").ok().and_then(|v| v.parse::<u64>().ok());
+        let mut wd = tokio::time::interval(Duration::from_micros(watchdog.unwrap_or(3_600_000_000) / 2));
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    sd_notify("RELOADING=1");
+                    if let Some(c) = reload(&args, &s) {
+                        let _ = ctl_tx.try_send(c);
+                    }
+                    let _ = ctl_tx.try_send(Control::ReopenLog);
+                    sd_notify("READY=1");
+                }
+                _ = wd.tick() => {
+                    if watchdog.is_some() && !pipeline.is_finished() {
+                        sd_notify("WATCHDOG=1");
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    sd_notify("STOPPING=1");
+    tracing::info!("stopping: capture first, then draining the pipeline");
+    stop.store(true, Ordering::Relaxed);
+    for h in capture_handles {
+        let _ = h.join();
+    }
+    let summary = match pipeline.join() {
+        Ok(r) => r.map_err(ExitError::Runtime)?,
+        Err(_) => return Err(ExitError::Runtime("pipeline thread panicked".into())),
+    };
+    result?;
+    tracing::info!(
+        packets = summary.packets,
+        messages = summary.messages,
+        lookups = summary.lookups,
+        alerts = summary.alerts,
+        "stopped; everything committed"
+    );
+    Ok(())
 }

@@ -100,6 +100,7 @@ impl Flow {
         let alerts = self.engine.take_alerts();
         self.emit_alerts(alerts)?;
         let due = force
+            || self.batch.prune_before.is_some()
             || self.batch.lookups.len() >= self.batch_size
             || self.last_commit.elapsed() >= self.commit_interval;
         if due {
@@ -125,6 +126,16 @@ impl Flow {
         }
         self.batch.alerts.extend(alerts);
         Ok(())
+    }
+
+    /// Asks the store to delete lookups older than `before_us` (in chunks).
+    pub fn request_prune(&mut self, before_us: i64) {
+        self.batch.prune_before = Some(before_us);
+    }
+
+    /// Store statistics so far.
+    pub fn store_stats(&self) -> WriterStats {
+        self.writer.stats()
     }
 
     /// Reopens the alert log (SIGHUP, for logrotate).

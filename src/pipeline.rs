@@ -139,14 +139,27 @@ impl Pipeline {
     }
 
     /// Starts a new packet source (file or interface); `name` is used in provenance.
-    pub fn begin_source(&mut self, name: &str) {
+    pub fn begin_source(&mut self, name: &str) -> u32 {
         self.stage.sources.push(name.to_string());
         self.stage.source = (self.stage.sources.len() - 1) as u32;
+        self.stage.source
+    }
+
+    /// Makes an earlier source current again (live capture interleaves interfaces).
+    pub fn select_source(&mut self, source: u32) {
+        if (source as usize) < self.stage.sources.len() {
+            self.stage.source = source;
+        }
     }
 
     /// DNS-stage counters.
     pub fn dns_stats(&self) -> &DnsStats {
         &self.stage.stats
+    }
+
+    /// Queries dropped from pairing to stay under the cap.
+    pub fn pending_evictions(&self) -> u64 {
+        self.stage.pairing.evicted
     }
 
     /// Queries waiting for a response.

@@ -1,7 +1,10 @@
 //! Commands: wiring of config, sources, pipeline, store and output.
 
+mod alerts;
+mod db;
 mod lookups;
 mod replay;
+mod report;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -41,6 +44,9 @@ pub fn run(cli: Cli) -> Result<(), ExitError> {
         Command::Replay(args) => replay::replay(args),
         Command::Run(args) => crate::daemon::run(args),
         Command::Lookups(args) => lookups::lookups(args),
+        Command::Alerts(args) => alerts::alerts(args),
+        Command::Report(args) => report::report(args),
+        Command::Db(cmd) => db::db(cmd),
         Command::CheckConfig(args) => {
             let cfg = Config::load(&args.config).map_err(|e| ExitError::Usage(e.to_string()))?;
             let watch = cfg

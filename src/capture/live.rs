@@ -67,6 +67,11 @@ impl LiveSource {
             .promisc(cfg.promiscuous)
             .timeout(100)
             .open()
+            .map_err(err)?
+            // Non-blocking: with immediate mode, libpcap on Linux may ignore
+            // the read timeout and block until traffic arrives, which would
+            // keep a shutdown waiting on an idle interface.
+            .setnonblock()
             .map_err(err)?;
         cap.filter(&cfg.filter, true).map_err(err)?;
         let link = LinkType::from_pcap(cap.get_datalink().0);
@@ -104,7 +109,11 @@ impl PacketSource for LiveSource {
                 ts_us: timeval_us(p.header.ts.tv_sec, p.header.ts.tv_usec),
                 data: p.data,
             })),
-            Err(pcap::Error::TimeoutExpired) => Ok(None),
+            Err(pcap::Error::TimeoutExpired) => {
+                // Nothing waiting: a short nap keeps an idle capture cheap.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                Ok(None)
+            }
             Err(e) => Err(CaptureError::Interface {
                 iface: self.name.clone(),
                 reason: e.to_string(),

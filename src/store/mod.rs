@@ -62,12 +62,17 @@ pub struct Batch {
     pub hourly: Vec<HourRow>,
     /// Alerts raised.
     pub alerts: Vec<Alert>,
+    /// Delete (a bounded chunk of) lookups older than this (µs), after the batch.
+    pub prune_before: Option<i64>,
 }
 
 impl Batch {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.lookups.is_empty() && self.hourly.is_empty() && self.alerts.is_empty()
+        self.lookups.is_empty()
+            && self.hourly.is_empty()
+            && self.alerts.is_empty()
+            && self.prune_before.is_none()
     }
 }
 

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY,
         ts_us INTEGER NOT NULL,
         entry TEXT NOT NULL,
+        also TEXT NOT NULL DEFAULT '[]',
         querier TEXT NOT NULL,
         querier_port INTEGER NOT NULL,
         server TEXT NOT NULL,
@@ -239,7 +240,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let mut sql = String::from(
             "SELECT ts_us, entry, querier, querier_port, server, server_port, transport, qname, qtype, qclass,
-                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source
+                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also
              FROM lookups WHERE 1 = 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -259,7 +260,8 @@ impl SqliteStore {
             args.push(q.clone().into());
         }
         if let Some(e) = &filter.entry {
-            sql.push_str(" AND entry = ?");
+            sql.push_str(" AND (entry = ? OR EXISTS (SELECT 1 FROM json_each(lookups.also) WHERE value = ?))");
+            args.push(e.clone().into());
             args.push(e.clone().into());
         }
         if let Some(s) = filter.since_us {
@@ -284,7 +286,7 @@ impl SqliteStore {
             let l = Lookup {
                 ts_us: r.get(0)?,
                 entry: r.get(1)?,
-                also: Vec::new(),
+                also: serde_json::from_str(&r.get::<_, String>(19)?)?,
                 querier: std::net::SocketAddr::new(parse_ip(&querier), r.get(3)?),
                 server: std::net::SocketAddr::new(parse_ip(&server), r.get(5)?),
                 transport: r.get(6)?,
@@ -422,6 +424,52 @@ impl SqliteStore {
             .execute("DELETE FROM lookups WHERE ts_us < ?", [before_us])?)
     }
 
+    /// Row counts, span and size, as (label, value) pairs.
+    pub fn stats(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for table in [
+            "lookups",
+            "alerts",
+            "querier_summary",
+            "name_summary",
+            "traffic_hourly",
+        ] {
+            let n: i64 =
+                self.conn
+                    .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+            out.push((format!("{table} rows"), n.to_string()));
+        }
+        let (lo, hi): (Option<i64>, Option<i64>) =
+            self.conn
+                .query_row("SELECT min(ts_us), max(ts_us) FROM lookups", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            out.push(("first lookup".into(), crate::time::rfc3339(lo)));
+            out.push(("last lookup".into(), crate::time::rfc3339(hi)));
+        }
+        let entries: i64 = self.conn.query_row(
+            "SELECT count(DISTINCT entry) FROM querier_summary",
+            [],
+            |r| r.get(0),
+        )?;
+        out.push(("watched entries seen".into(), entries.to_string()));
+        for m in [
+            "packets",
+            "messages",
+            "queries",
+            "responses",
+            "decode_errors",
+        ] {
+            out.push((format!("total {m}"), self.hourly_total(m)?.to_string()));
+        }
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        out.push(("size (bytes)".into(), (pages * size).to_string()));
+        out.push(("schema version".into(), SCHEMA_VERSION.to_string()));
+        Ok(out)
+    }
+
     /// Sum of an hourly metric over all hours.
     pub fn hourly_total(&self, metric: &str) -> Result<u64, StoreError> {
         let v: i64 = self.conn.query_row(
@@ -442,8 +490,8 @@ impl Sink for SqliteStore {
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
-                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
             )?;
             let mut sum = tx.prepare_cached(
                 "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)
@@ -487,6 +535,7 @@ impl Sink for SqliteStore {
                     l.query_seen,
                     l.answered,
                     l.source,
+                    serde_json::to_string(&l.also)?,
                 ])?;
             }
             let mut hour = tx.prepare_cached(
@@ -520,6 +569,14 @@ impl Sink for SqliteStore {
             }
         }
         tx.commit()?;
+        if let Some(before) = batch.prune_before {
+            // A bounded chunk per batch, so retention never holds the writer
+            // (and through it the pipeline) for long.
+            self.conn.execute(
+                "DELETE FROM lookups WHERE id IN (SELECT id FROM lookups WHERE ts_us < ? ORDER BY ts_us LIMIT 20000)",
+                [before],
+            )?;
+        }
         Ok(())
     }
 }

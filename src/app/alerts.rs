@@ -1,0 +1,77 @@
+//! `dnswatch alerts`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::ExitError;
+use crate::alert::Alert;
+use crate::cli::{AlertFormat, AlertsArgs};
+use crate::store::sqlite::SqliteStore;
+use crate::time;
+
+fn keep(a: &Alert, args: &AlertsArgs, since: Option<i64>) -> bool {
+    since.is_none_or(|s| a.ts_us >= s)
+        && args.kind.as_deref().is_none_or(|k| a.kind == k)
+        && args.entry.as_deref().is_none_or(|e| a.entry == e)
+}
+
+fn print(out: &mut impl Write, a: &Alert, format: AlertFormat) -> std::io::Result<()> {
+    match format {
+        AlertFormat::Json => writeln!(out, "{}", a.to_json()),
+        AlertFormat::Table => writeln!(
+            out,
+            "{:<27} {:<8} {:<13} {:<24} {}",
+            time::rfc3339(a.ts_us),
+            a.severity.as_str(),
+            a.kind,
+            a.entry,
+            a.message
+        ),
+    }
+}
+
+pub(super) fn alerts(args: AlertsArgs) -> Result<(), ExitError> {
+    let since = match &args.since {
+        Some(s) => Some(
+            time::parse(s).ok_or_else(|| ExitError::Usage(format!("--since {s:?}: not a time")))?,
+        ),
+        None => None,
+    };
+    let store =
+        SqliteStore::open_read_only(&args.db).map_err(|e| ExitError::Runtime(e.to_string()))?;
+    let stdout = std::io::stdout();
+    let mut last_id = 0i64;
+    if args.format == AlertFormat::Table {
+        let _ = writeln!(
+            stdout.lock(),
+            "{:<27} {:<8} {:<13} {:<24} MESSAGE",
+            "TIME",
+            "SEVERITY",
+            "KIND",
+            "ENTRY"
+        );
+    }
+    loop {
+        let batch = store
+            .alerts_after(last_id)
+            .map_err(|e| ExitError::Runtime(e.to_string()))?;
+        let mut out = stdout.lock();
+        for (id, a) in &batch {
+            last_id = *id;
+            if keep(a, &args, since) {
+                if let Err(e) = print(&mut out, a, args.format) {
+                    // A closed pipe ends a follow quietly.
+                    return match e.kind() {
+                        std::io::ErrorKind::BrokenPipe => Ok(()),
+                        _ => Err(ExitError::Runtime(e.to_string())),
+                    };
+                }
+            }
+        }
+        let _ = out.flush();
+        if !args.follow {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

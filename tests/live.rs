@@ -1,0 +1,386 @@
+//! The daemon on a real interface: `dnswatch run -i lo` against a real
+//! authoritative server (NSD) queried with dig over UDP and TCP, IPv4 and
+//! IPv6. Needs root (capture on lo) and nsd, dig and tcpdump, which `.ci/run`
+//! installs. NSD listens on port 10053 so nothing on the machine's port 53
+//! is disturbed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PORT: &str = "10053";
+
+/// Live tests share lo and the server port: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn must_be_root() {
+    let uid = Command::new("id").arg("-u").output().expect("id");
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "live-capture tests need root (run them through .ci/run)"
+    );
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// NSD serving `lab.example` on 127.0.0.1 and ::1, port 10053.
+fn start_nsd(dir: &Path) -> Proc {
+    std::fs::write(
+        dir.join("lab.example.zone"),
+        "$ORIGIN lab.example.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ IN NS ns1\n\
+         ns1 IN A 127.0.0.1\nmail1 IN A 192.0.2.29\nhost1 IN A 192.0.2.30\nhost1 IN AAAA 2001:db8::30\n\
+         www IN CNAME host1\n",
+    )
+    .unwrap();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("nsd.conf"),
+        format!(
+            "server:\n  ip-address: 127.0.0.1@{PORT}\n  ip-address: ::1@{PORT}\n  server-count: 1\n  username: \"\"\n  chroot: \"\"\n\
+             zonesdir: \"{d}\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n\
+             pidfile: \"{d}/nsd.pid\"\n  logfile: \"{d}/nsd.log\"\n  rrl-ratelimit: 0\nremote-control:\n  control-enable: no\n\
+             zone:\n  name: \"lab.example\"\n  zonefile: \"lab.example.zone\"\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new("nsd")
+        .args(["-d", "-c"])
+        .arg(dir.join("nsd.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nsd (apt-get install nsd)");
+    let p = Proc(child);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        if dig(&["@127.0.0.1", "mail1.lab.example", "A"]).contains("192.0.2.29") {
+            return p;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "nsd did not answer: {}",
+        std::fs::read_to_string(dir.join("nsd.log")).unwrap_or_default()
+    );
+}
+
+fn dig(args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .args(["-p", PORT, "+short", "+tries=1", "+time=2", "+nocookie"])
+        .args(args)
+        .output()
+        .expect("dig (apt-get install dnsutils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Daemon {
+    proc: Proc,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
+            .arg("run")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "info")
+            .spawn()
+            .expect("start dnswatch run");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let l2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                l2.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let d = Self {
+            proc: Proc(child),
+            log,
+        };
+        d.wait_log("capturing");
+        d
+    }
+
+    fn wait_log(&self, needle: &str) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(15) {
+            if self.log.lock().unwrap().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "dnswatch never logged {needle:?}:\n{}",
+            self.log.lock().unwrap()
+        );
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([sig, &self.proc.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn stop(mut self) -> String {
+        self.signal("-TERM");
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.proc.0.try_wait().unwrap() {
+                assert!(st.success(), "exit {st:?}:\n{}", self.log.lock().unwrap());
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let log = self.log.lock().unwrap().clone();
+        log
+    }
+}
+
+fn lookups(db: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
+        .args(["lookups", "--format", "json", "--db"])
+        .arg(db)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn metrics(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in metrics:\n{text}"))
+}
+
+/// (qname, qtype, rcode, answers) of each lookup, sorted, for comparing runs.
+fn shape(v: &[serde_json::Value]) -> Vec<String> {
+    let mut s: Vec<String> = v
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} {} {} {} {}",
+                l["querier"],
+                l["querier_port"],
+                l["transport"],
+                l["qname"],
+                l["qtype"],
+                l["answers"]
+            )
+        })
+        .collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn live_capture_records_every_query_matches_a_replay_and_counts_in_metrics() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    must_be_root();
+    let dir = tempfile::tempdir().unwrap();
+    let _nsd = start_nsd(dir.path());
+    let db = dir.path().join("live.db");
+    let mport = free_port();
+    let cfg = dir.path().join("d.toml");
+    std::fs::write(
+        &cfg,
+        format!("[metrics]\nlisten = \"127.0.0.1:{mport}\"\n[storage]\ncommit_interval_ms = 200\n"),
+    )
+    .unwrap();
+    let pcap: PathBuf = dir.path().join("same-time.pcap");
+    let tcpdump = Proc(
+        Command::new("tcpdump")
+            .args(["-i", "lo", "-n", "-s", "0", "-U", "-w"])
+            .arg(&pcap)
+            .args(["port", PORT])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tcpdump"),
+    );
+    let d = Daemon::start(&[
+        "-i",
+        "lo",
+        "--port",
+        PORT,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--watch",
+        "lab.example",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    let queries: &[&[&str]] = &[
+        &["@127.0.0.1", "mail1.lab.example", "A"],
+        &["@127.0.0.1", "+tcp", "mail1.lab.example", "A"],
+        &["@::1", "host1.lab.example", "AAAA"],
+        &["@::1", "+tcp", "www.lab.example", "A"],
+        &["@127.0.0.1", "nothere.lab.example", "A"],
+        &["@127.0.0.1", "+tcp", "host1.lab.example", "A"],
+    ];
+    for q in queries {
+        dig(q);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let m = metrics(mport);
+    assert_eq!(
+        metric(&m, "dnswatch_dns_queries_total"),
+        queries.len() as u64,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "dnswatch_dns_responses_total"),
+        queries.len() as u64
+    );
+    assert_eq!(metric(&m, "dnswatch_lookups_total"), queries.len() as u64);
+    assert!(m.contains("dnswatch_packets_received_total{interface=\"lo\"}"));
+    assert!(m.contains("dnswatch_queue_drops_total{interface=\"lo\"} 0"));
+    let log = d.stop();
+    assert!(log.contains("stopped; everything committed"), "{log}");
+    drop(tcpdump);
+
+    let got = lookups(&db, &[]);
+    assert_eq!(got.len(), queries.len(), "{got:#?}");
+    let find = |name: &str, qtype: &str, transport: &str| {
+        got.iter()
+            .find(|l| l["qname"] == name && l["qtype"] == qtype && l["transport"] == transport)
+            .unwrap_or_else(|| panic!("no {name} {qtype} over {transport}: {got:#?}"))
+    };
+    assert_eq!(
+        find("mail1.lab.example", "A", "udp")["answers"][0]["data"],
+        "192.0.2.29"
+    );
+    assert_eq!(
+        find("mail1.lab.example", "A", "tcp")["answers"][0]["data"],
+        "192.0.2.29"
+    );
+    let v6 = find("host1.lab.example", "AAAA", "udp");
+    assert_eq!(v6["answers"][0]["data"], "2001:db8::30");
+    assert_eq!(v6["querier"], "::1");
+    let cname = find("www.lab.example", "A", "tcp");
+    assert_eq!(cname["answers"][0]["type"], "CNAME");
+    assert_eq!(find("nothere.lab.example", "A", "udp")["rcode"], "NXDOMAIN");
+    assert!(got
+        .iter()
+        .all(|l| l["source"].as_str().unwrap().starts_with("iface:lo#")));
+
+    // A replay of tcpdump's capture of the same moments gives the same lookups.
+    let db2 = dir.path().join("replay.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
+        .args(["replay", "--port", PORT, "--watch", "lab.example", "--db"])
+        .arg(&db2)
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(shape(&lookups(&db2, &[])), shape(&got));
+}
+
+#[test]
+fn sighup_reloads_the_watch_list_and_a_bad_config_keeps_the_old_one() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    must_be_root();
+    let dir = tempfile::tempdir().unwrap();
+    let _nsd = start_nsd(dir.path());
+    let db = dir.path().join("hup.db");
+    let cfg = dir.path().join("d.toml");
+    let base = format!(
+        "[capture]\ndns_ports = [{PORT}]\n[storage]\ncommit_interval_ms = 200\n[metrics]\nlisten = \"\"\n"
+    );
+    std::fs::write(
+        &cfg,
+        format!("{base}[watch]\nentries = [\"=mail1.lab.example\"]\n"),
+    )
+    .unwrap();
+    let d = Daemon::start(&[
+        "-i",
+        "lo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    dig(&["@127.0.0.1", "host1.lab.example", "A"]); // not watched yet
+    std::fs::write(
+        &cfg,
+        format!("{base}[watch]\nentries = [\"=mail1.lab.example\", \"host1.lab.example\"]\n"),
+    )
+    .unwrap();
+    d.signal("-HUP");
+    d.wait_log("reloaded");
+    dig(&["@127.0.0.1", "host1.lab.example", "A"]); // watched now
+    std::fs::write(
+        &cfg,
+        format!("{base}[watch]\nentries = [\"mail1.lab.example\"]\nbogus = 1\n"),
+    )
+    .unwrap();
+    d.signal("-HUP");
+    d.wait_log("reload failed");
+    dig(&["@127.0.0.1", "host1.lab.example", "A"]); // still watched: old config kept
+    dig(&["@127.0.0.1", "mail1.lab.example", "A"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let log = d.stop();
+    assert!(
+        log.contains("bogus"),
+        "the reload error names the key:\n{log}"
+    );
+    let got = lookups(&db, &[]);
+    let host1 = got
+        .iter()
+        .filter(|l| l["qname"] == "host1.lab.example")
+        .count();
+    let mail1 = got
+        .iter()
+        .filter(|l| l["qname"] == "mail1.lab.example")
+        .count();
+    assert_eq!((host1, mail1), (2, 1), "{got:#?}");
+}
