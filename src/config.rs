@@ -157,7 +157,7 @@ impl Default for LimitsSection {
     fn default() -> Self {
         Self {
             response_timeout_s: 5.0,
-            max_pending_queries: 1_000_000,
+            max_pending_queries: 200_000,
             fragment_memory_mib: 16,
             fragment_timeout_s: 30.0,
             tcp_max_streams: 10_000,

@@ -29,7 +29,7 @@ impl Default for PipelineConfig {
         Self {
             decode: DecodeConfig::default(),
             response_timeout_us: 5_000_000,
-            max_pending: 1_000_000,
+            max_pending: 200_000,
         }
     }
 }
@@ -311,7 +311,7 @@ impl DnsStage {
             self.stats.queries += 1;
             hour.queries += 1;
             let watched = self.watch.match_name(&self.name);
-            let message = watched.map(|_| Box::new(self.full(d.payload)));
+            let message = watched.map(|_| Box::new(self.full(d.payload).into()));
             let key = PairKey {
                 client: d.src,
                 server: d.dst.ip(),
@@ -390,7 +390,9 @@ impl DnsStage {
                     rcode: Some(dns::rcode_name(resp.rcode)),
                     answers: resp.answers,
                     rtt_us: Some(d.ts - q.ts),
-                    ecs: qmsg.and_then(|m| m.ecs.clone()).or(resp.ecs),
+                    ecs: qmsg
+                        .and_then(|m| m.ecs.as_deref().map(str::to_string))
+                        .or(resp.ecs),
                     query_seen: true,
                     answered: true,
                     source: self.provenance(q.source),
@@ -452,7 +454,7 @@ impl DnsStage {
             querier: key.client,
             server: std::net::SocketAddr::new(key.server, q.server_port),
             transport: q.transport.as_str().into(),
-            qname: msg.and_then(|m| m.qname.clone()).unwrap_or_default(),
+            qname: msg.map(|m| m.qname.to_string()).unwrap_or_default(),
             qtype: dns::type_name(key.qtype),
             qclass: dns::class_name(q.qclass),
             opcode: ((q.flags >> 11) & 0xf) as u8,
@@ -460,7 +462,7 @@ impl DnsStage {
             rcode: None,
             answers: Vec::new(),
             rtt_us: None,
-            ecs: msg.and_then(|m| m.ecs.clone()),
+            ecs: msg.and_then(|m| m.ecs.as_deref().map(str::to_string)),
             query_seen: true,
             answered: false,
             source: self.provenance(q.source),

@@ -4,7 +4,11 @@
 use std::process::Command;
 
 fn unit_with_test_binary(dir: &std::path::Path) -> std::path::PathBuf {
-    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/dnswatch.service")).unwrap();
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/dnswatch.service"
+    ))
+    .unwrap();
     let unit = unit.replace("/usr/local/bin/dnswatch", env!("CARGO_BIN_EXE_dnswatch"));
     let path = dir.join("dnswatch.service");
     std::fs::write(&path, unit).unwrap();
@@ -15,9 +19,16 @@ fn unit_with_test_binary(dir: &std::path::Path) -> std::path::PathBuf {
 fn unit_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let unit = unit_with_test_binary(dir.path());
-    let out = Command::new("systemd-analyze").arg("verify").arg(&unit).output().expect("systemd-analyze");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !err.contains("dnswatch.service:"), "{err}");
+    assert!(
+        out.status.success() && !err.contains("dnswatch.service:"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -27,6 +27,9 @@ use crate::lookup::Lookup;
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
+/// Lookups per entry kept for the concentration window (a flood beyond it
+/// keeps the most recent ones: the shares stay right, the window shortens).
+const MAX_WINDOW: usize = 200_000;
 /// Lookups per (entry, querier) kept for timing statistics.
 pub const TIMING_KEEP: usize = 64;
 
@@ -543,6 +546,9 @@ impl Engine {
         *st.hours.entry(ts.div_euclid(HOUR)).or_insert(0) += 1;
         *st.days.entry(ts.div_euclid(DAY)).or_insert(0) += 1;
         st.window.push_back((ts, qip));
+        if st.window.len() > MAX_WINDOW {
+            st.window.pop_front();
+        }
         let learning_over =
             |hours: f64, first: i64| ts.saturating_sub(first) as f64 >= hours * HOUR as f64;
         let mut pending: Vec<Pending> = Vec::new();

@@ -54,8 +54,27 @@ pub struct PendingQuery {
     pub qclass: u16,
     /// Watch entry that matched the query name, if any.
     pub watched: Option<u32>,
-    /// The decoded query, kept only when watched.
-    pub message: Option<Box<Message>>,
+    /// What a watched query's lookup needs that its response may not carry.
+    pub message: Option<Box<WatchedQuery>>,
+}
+
+/// The parts of a watched query kept while it waits (compact: a flood of
+/// watched queries that are never answered must stay cheap).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchedQuery {
+    /// Query name.
+    pub qname: Box<str>,
+    /// EDNS client subnet of the query.
+    pub ecs: Option<Box<str>>,
+}
+
+impl From<Message> for WatchedQuery {
+    fn from(m: Message) -> Self {
+        Self {
+            qname: m.qname.unwrap_or_default().into_boxed_str(),
+            ecs: m.ecs.map(String::into_boxed_str),
+        }
+    }
 }
 
 /// Pending queries.

@@ -33,6 +33,27 @@ fn name_text(name: &Name, buf: &mut NameBuf) -> String {
     }
 }
 
+/// Zone-file text of record data. Some of hickory's `Display` impls fail (an
+/// OPT record outside the additional section: `to_string()` panicked, found
+/// by the mangled-capture test); those fall back
+/// to the RFC 3597 generic form `\# LEN HEX`.
+fn rdata_text(data: &RData) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    if write!(s, "{data}").is_ok() {
+        return s;
+    }
+    let bytes = hickory_proto::serialize::binary::BinEncodable::to_bytes(data).unwrap_or_default();
+    let mut out = format!("\\# {}", bytes.len());
+    if !bytes.is_empty() {
+        out.push(' ');
+        for b in &bytes {
+            let _ = write!(out, "{b:02x}");
+        }
+    }
+    out
+}
+
 /// Decodes one message completely.
 pub fn message(msg: &[u8]) -> Result<Message, WireError> {
     let mut qname = NameBuf::default();
@@ -88,7 +109,7 @@ pub fn message(msg: &[u8]) -> Result<Message, WireError> {
                     name: name_text(&record.name, &mut scratch),
                     rtype: type_mnemonic(u16::from(record.record_type())),
                     ttl: record.ttl,
-                    data: record.data.to_string(),
+                    data: rdata_text(&record.data),
                 }),
                 2 => {
                     if let RData::OPT(opt) = &record.data {
@@ -223,6 +244,23 @@ mod tests {
             assert_eq!(ours.answers.len(), h.answers.len());
         }
         assert!(compared > 1000, "only {compared} messages compared");
+    }
+
+    /// Regression: an OPT pseudo-record in the answer section made hickory's
+    /// `Display` fail and `to_string()` panic (byte-flipped corpus capture).
+    #[test]
+    fn regression_opt_record_in_answer_section() {
+        let mut m = vec![0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        m.extend_from_slice(&[1, b'a', 0, 0, 1, 0, 1]);
+        m.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0]);
+        let msg = message(&m).unwrap();
+        assert_eq!(msg.answers.len(), 1);
+        assert_eq!(msg.answers[0].rtype, "OPT");
+        assert!(
+            msg.answers[0].data.starts_with("\\#"),
+            "{}",
+            msg.answers[0].data
+        );
     }
 
     #[test]
