@@ -1481,9 +1481,7 @@ fn to_svg(r: &Report) -> String {
     for c in 0..ncols_u {
         let x = left + c as f64 * colw + (colw - barw) / 2.0;
         let mut base = 0u64;
-        let date = time::date(
-            start_us.saturating_add((c as i64).saturating_mul(per_col).saturating_mul(DAY)),
-        );
+        let date = day_date(lo.saturating_add((c as i64).saturating_mul(per_col)));
         let mut segs: Vec<(u64, &str, String)> = Vec::new();
         for (i, q) in top_q.iter().enumerate() {
             let n = stacks.get(i).and_then(|v| v.get(c)).copied().unwrap_or(0);
@@ -1592,7 +1590,7 @@ fn to_svg(r: &Report) -> String {
             r##"<line x1="{x:.2}" y1="{base_y}" x2="{x:.2}" y2="{:.2}" stroke="#000"/><text x="{x:.2}" y="{:.2}" text-anchor="middle">{}</text>"##,
             base_y + 4.0,
             base_y + 16.0,
-            time::date(d.saturating_mul(DAY))
+            day_date(d)
         );
         c += label_step;
     }
@@ -1840,5 +1838,115 @@ mod tests {
         assert_eq!(days.len(), 2);
         let mut buf = Vec::new();
         write_text(&mut buf, &r).unwrap();
+    }
+
+    fn alert(ts: i64, kind: &str, evidence: Value) -> Alert {
+        Alert {
+            ts_us: ts,
+            kind: kind.into(),
+            severity: crate::alert::Severity::Warning,
+            entry: "x".into(),
+            name: "x".into(),
+            querier: None,
+            window: "1h".into(),
+            evidence,
+            message: String::new(),
+            suppressed: 0,
+        }
+    }
+
+    #[test]
+    fn extreme_timestamps_do_not_panic() {
+        let ts = [i64::MIN, -1, 0, 1, i64::MAX];
+        let mut acc = Acc::default();
+        for (k, t) in ts.iter().enumerate() {
+            acc.add(Lookup {
+                ts_us: *t,
+                entry: "x".into(),
+                also: Vec::new(),
+                querier: "192.0.2.1:53".parse().unwrap(),
+                server: "192.0.2.53:53".parse().unwrap(),
+                transport: "udp".into(),
+                qname: "x".into(),
+                qtype: "A".into(),
+                qclass: "IN".into(),
+                opcode: 0,
+                flags: String::new(),
+                rcode: Some(if k % 2 == 0 { "NOERROR" } else { "NXDOMAIN" }.into()),
+                answers: Vec::new(),
+                rtt_us: None,
+                ecs: None,
+                query_seen: true,
+                answered: k != 4,
+                source: String::new(),
+            });
+        }
+        let mut queriers: Vec<QuerierRow> =
+            std::mem::take(&mut acc.queriers).into_values().collect();
+        for q in &mut queriers {
+            q.period = periodicity(&q.ts, q.ttl);
+        }
+        let resumed = vec![alert(
+            i64::MAX,
+            "resumed",
+            json!({"quiet_alert_us": i64::MIN}),
+        )];
+        let quiet = quiet_periods(
+            vec![alert(i64::MIN, "quiet", json!({"last_seen": "nonsense"}))],
+            &resumed,
+            acc.last,
+        );
+        let mut r = Report {
+            entry: "x".into(),
+            matched_by: "entry",
+            from: None,
+            to: None,
+            total: acc.total,
+            answered: acc.answered,
+            unanswered: acc.unanswered,
+            nxdomain: acc.nxdomain,
+            rcodes: acc.rcodes,
+            first: acc.first,
+            last: acc.last,
+            entries: acc.entries,
+            queriers,
+            days: acc.days,
+            bursts: vec![
+                alert(i64::MIN, "burst", json!({"observed": "n/a"})),
+                alert(i64::MAX, "burst", Value::Null),
+            ],
+            quiet,
+            resumed,
+            rcode_changes: acc.rcode_changes,
+            answer_history: Vec::new(),
+            names: Vec::new(),
+            names_source: "lookups",
+            events: None,
+            coincidences: Vec::new(),
+            chance: None,
+        };
+        let evs = vec![
+            EventRow {
+                ts: i64::MIN,
+                date_only: true,
+                label: "<&>".into(),
+            },
+            EventRow {
+                ts: i64::MAX,
+                date_only: true,
+                label: "end".into(),
+            },
+        ];
+        let (c, chance) = coincidences(&r, &evs);
+        assert_eq!(c.len(), 3);
+        r.coincidences = c;
+        r.chance = chance;
+        r.events = Some(("e.csv".into(), evs));
+        assert_eq!(to_json(&r)["total"], 5);
+        let svg = to_svg(&r);
+        assert!(svg.contains("&lt;&amp;&gt;"));
+        let mut buf = Vec::new();
+        write_text(&mut buf, &r).unwrap();
+        assert!(String::from_utf8_lossy(&buf).contains(CAVEAT));
     }
 }

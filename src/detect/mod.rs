@@ -413,6 +413,9 @@ pub struct Engine {
     entries: BTreeMap<String, EntryState>,
     suppress: FxHashMap<(String, String, Option<String>), (i64, u64)>,
     now: i64,
+    /// Hour up to which every entry's buckets are closed (fast path of `advance`).
+    closed_through: i64,
+    entries_at_close: usize,
     out: Vec<Alert>,
     /// Counters.
     pub stats: DetectStats,
@@ -430,6 +433,8 @@ impl Engine {
             entries: BTreeMap::new(),
             suppress: FxHashMap::default(),
             now: i64::MIN,
+            closed_through: i64::MIN,
+            entries_at_close: 0,
             out: Vec::new(),
             stats: DetectStats::default(),
         };
@@ -621,7 +626,9 @@ impl Engine {
         }
 
         // periodic
-        if cfg.periodic.enabled && q.recent.len() >= cfg.periodic.min_lookups {
+        // Judged every 4th lookup: the phase test costs O(n · candidates)
+        // trigonometry and a series does not change character in fewer.
+        if cfg.periodic.enabled && q.recent.len() >= cfg.periodic.min_lookups && q.count % 4 == 0 {
             let ts_list: Vec<i64> = q.recent.iter().copied().collect();
             if let Some(p) = periodicity(&ts_list, q.last_ttl) {
                 let strong = p.cv <= cfg.periodic.max_cv && p.p_value <= cfg.periodic.p_value;
@@ -765,6 +772,11 @@ impl Engine {
         self.now = now;
         let grace = (self.cfg.grace_s * 1e6) as i64;
         let limit_hour = (now - grace).div_euclid(HOUR) - 1; // last hour fully closed
+        if limit_hour <= self.closed_through && self.entries.len() == self.entries_at_close {
+            return;
+        }
+        self.closed_through = limit_hour;
+        self.entries_at_close = self.entries.len();
         let names: Vec<String> = self.entries.keys().cloned().collect();
         for name in names {
             self.close_hours(&name, limit_hour);
