@@ -59,7 +59,9 @@ pub fn parse(s: &str) -> Option<i64> {
     let s = s.trim();
     if let Some(secs) = s.strip_prefix('@') {
         let v: f64 = secs.parse().ok()?;
-        return Some((v * 1e6).round() as i64);
+        let us = (v * 1e6).round();
+        // Within ±292,000 years (i64 µs); `as` would saturate silently.
+        return (us.is_finite() && us.abs() < 9.2e18).then_some(us as i64);
     }
     let (date_part, rest) = match s.find(['T', 't', ' ']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
@@ -67,6 +69,10 @@ pub fn parse(s: &str) -> Option<i64> {
     };
     let mut dp = date_part.split('-');
     let y: i64 = i64::from(num(dp.next()?)?);
+    // Years beyond 9999 are not times anyone means (and would overflow µs).
+    if y > 9999 {
+        return None;
+    }
     let m = num(dp.next()?)?;
     let d = num(dp.next()?)?;
     if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
@@ -143,6 +149,9 @@ mod tests {
         assert_eq!(parse("@1474632000"), Some(1_474_632_000_000_000));
         assert_eq!(parse("yesterday"), None);
         assert_eq!(parse("2016-13-01"), None);
+        // regression: these overflowed (panic in debug builds)
+        assert_eq!(parse("300000-01-01"), None);
+        assert_eq!(parse("@1e300"), None);
     }
 
     #[test]

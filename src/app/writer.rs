@@ -26,6 +26,7 @@ pub struct WriterStats {
 /// Handle to the writer thread.
 #[derive(Debug)]
 pub struct Writer {
+    keep_going: bool,
     tx: Option<SyncSender<Batch>>,
     handle: Option<JoinHandle<()>>,
     error: Arc<Mutex<Option<String>>>,
@@ -50,6 +51,13 @@ impl Writer {
                     let mut s = stats2.lock().unwrap_or_else(|p| p.into_inner());
                     match res {
                         Ok(()) => {
+                            if keep_going {
+                                // The store recovered (e.g. disk space came back).
+                                let mut slot = err2.lock().unwrap_or_else(|p| p.into_inner());
+                                if slot.take().is_some() {
+                                    tracing::info!("store writes succeed again");
+                                }
+                            }
                             s.commits += 1;
                             s.lookups += batch.lookups.len() as u64;
                             s.commit_us_total += us;
@@ -71,6 +79,7 @@ impl Writer {
             })
             .ok();
         Self {
+            keep_going,
             tx: Some(tx),
             handle,
             error,
@@ -80,8 +89,10 @@ impl Writer {
 
     /// Queues a batch (blocks while the writer is behind).
     pub fn send(&self, batch: Batch) -> Result<(), String> {
-        if let Some(e) = self.failed() {
-            return Err(e);
+        if !self.keep_going {
+            if let Some(e) = self.failed() {
+                return Err(e);
+            }
         }
         if batch.is_empty() {
             return Ok(());
@@ -119,8 +130,8 @@ impl Writer {
             }
         }
         match self.failed() {
-            Some(e) => Err(e),
-            None => Ok(self.stats()),
+            Some(e) if !self.keep_going => Err(e),
+            _ => Ok(self.stats()),
         }
     }
 }
