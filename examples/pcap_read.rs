@@ -24,6 +24,9 @@ fn main() -> ExitCode {
         bytes += p.data.len() as u64;
     }
     let secs = t.elapsed().as_secs_f64();
-    println!("packets {packets} bytes {bytes} seconds {secs:.3} pps {:.0}", packets as f64 / secs);
+    println!(
+        "packets {packets} bytes {bytes} seconds {secs:.3} pps {:.0}",
+        packets as f64 / secs
+    );
     ExitCode::SUCCESS
 }
