@@ -67,7 +67,7 @@ pub enum ConfigError {
 }
 
 /// `[capture]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaptureSection {
     /// Interfaces for `dnswatch run`.
@@ -101,7 +101,7 @@ impl Default for CaptureSection {
 }
 
 /// `[storage]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSection {
     /// SQLite database path.
@@ -126,7 +126,7 @@ impl Default for StorageSection {
 }
 
 /// `[watch]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WatchSection {
     /// Names, zones, addresses and prefixes.
@@ -136,7 +136,7 @@ pub struct WatchSection {
 }
 
 /// `[limits]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
     /// Seconds a query waits for its response.
@@ -167,7 +167,7 @@ impl Default for LimitsSection {
 }
 
 /// `[alerts]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsSection {
     /// JSON-lines alert log.
@@ -175,7 +175,7 @@ pub struct AlertsSection {
 }
 
 /// `[metrics]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSection {
     /// Address of the Prometheus endpoint; empty disables it.
@@ -194,7 +194,7 @@ impl Default for MetricsSection {
 }
 
 /// The whole file.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     /// `[capture]`.
@@ -436,6 +436,34 @@ mod tests {
             cfg.raw.storage.database,
             Some(PathBuf::from("/etc/dnswatch/state/x.db"))
         );
+    }
+
+    fn key_paths(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+        if let toml::Value::Table(t) = v {
+            for (k, v) in t {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                key_paths(v, &p, out);
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn complete_example_covers_every_key() {
+        let defaults = toml::Value::try_from(RawConfig::default()).unwrap();
+        let mut want = Vec::new();
+        key_paths(&defaults, "", &mut want);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dnswatch.toml");
+        let example: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut have = Vec::new();
+        key_paths(&example, "", &mut have);
+        let missing: Vec<&String> = want.iter().filter(|k| !have.contains(k)).collect();
+        assert!(missing.is_empty(), "config/dnswatch.toml lacks {missing:?}");
+        assert!(want.len() > 40, "{want:?}");
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub const TIMING_KEEP: usize = 64;
 // ------------ configuration ------------------------------------------------
 
 /// `[detectors]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectorConfig {
     /// The same (kind, entry, querier) does not fire again within this many seconds.
@@ -85,7 +85,7 @@ impl Default for DetectorConfig {
 }
 
 /// A detector with no settings but its switch.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Toggle {
     /// On or off.
@@ -99,7 +99,7 @@ impl Default for Toggle {
 }
 
 /// `new_querier`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NewQuerier {
     /// On or off.
@@ -119,7 +119,7 @@ impl Default for NewQuerier {
 }
 
 /// `concentration`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Concentration {
     /// On or off.
@@ -147,7 +147,7 @@ impl Default for Concentration {
 }
 
 /// `burst`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Burst {
     /// On or off.
@@ -181,7 +181,7 @@ impl Default for Burst {
 }
 
 /// `quiet`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Quiet {
     /// On or off.
@@ -209,7 +209,7 @@ impl Default for Quiet {
 }
 
 /// `new_name`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NewName {
     /// On or off.
@@ -228,7 +228,7 @@ impl Default for NewName {
 }
 
 /// `periodic`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Periodic {
     /// On or off.
