@@ -149,6 +149,8 @@ pub struct LimitsSection {
     pub fragment_timeout_s: f64,
     /// TCP streams with state at most.
     pub tcp_max_streams: usize,
+    /// Bytes buffered by TCP reassembly over all streams, MiB.
+    pub tcp_memory_mib: usize,
     /// Seconds before an idle TCP stream is dropped.
     pub tcp_timeout_s: f64,
 }
@@ -157,10 +159,11 @@ impl Default for LimitsSection {
     fn default() -> Self {
         Self {
             response_timeout_s: 5.0,
-            max_pending_queries: 200_000,
+            max_pending_queries: 100_000,
             fragment_memory_mib: 16,
             fragment_timeout_s: 30.0,
             tcp_max_streams: 10_000,
+            tcp_memory_mib: 64,
             tcp_timeout_s: 60.0,
         }
     }
@@ -384,6 +387,7 @@ impl Config {
                 fragment_memory: l.fragment_memory_mib << 20,
                 fragment_timeout_us: s(l.fragment_timeout_s),
                 tcp_max_streams: l.tcp_max_streams,
+                tcp_memory: l.tcp_memory_mib << 20,
                 tcp_timeout_us: s(l.tcp_timeout_s),
             },
             response_timeout_us: s(l.response_timeout_s),

@@ -39,6 +39,8 @@ pub struct Summary {
     pub reassembled: u64,
     /// TCP holes given up on.
     pub tcp_gaps: u64,
+    /// State dropped to stay within memory caps: (what, count).
+    pub evictions: Vec<(&'static str, u64)>,
     /// Store statistics.
     pub store: WriterStats,
 }
@@ -56,6 +58,9 @@ pub struct Flow {
     alerts: u64,
     /// The detectors.
     pub engine: Engine,
+    /// Evictions already reported in a `state_evicted` alert, and when.
+    evictions_reported: u64,
+    eviction_alert_at: i64,
     alert_log: Option<AlertLog>,
 }
 
@@ -77,6 +82,8 @@ impl Flow {
         };
         Ok(Self {
             engine: Engine::new(config.raw.detectors.clone(), preload),
+            evictions_reported: 0,
+            eviction_alert_at: i64::MIN,
             alert_log,
             pipeline: Pipeline::new(&config.pipeline(), watch),
             writer,
@@ -97,7 +104,8 @@ impl Flow {
         }
         self.batch.lookups.extend(lookups);
         self.engine.advance(self.pipeline.now());
-        let alerts = self.engine.take_alerts();
+        let mut alerts = self.engine.take_alerts();
+        alerts.extend(self.eviction_alert());
         self.emit_alerts(alerts)?;
         let due = force
             || self.batch.prune_before.is_some()
@@ -111,6 +119,52 @@ impl Flow {
             self.writer.send(batch)?;
         }
         Ok(())
+    }
+
+    /// State dropped to stay within the memory caps, by kind.
+    pub fn evictions(&self) -> Vec<(&'static str, u64)> {
+        let p = &self.pipeline;
+        vec![
+            ("pending_queries", p.pending_evictions()),
+            ("tcp_streams", p.decoder.tcp.evicted),
+            ("fragments", p.decoder.defrag.evicted),
+            ("detector_queriers", self.engine.stats.querier_evictions),
+            ("detector_names", self.engine.stats.name_evictions),
+        ]
+    }
+
+    /// Evicted state can hide lookups (a query dropped before its response,
+    /// a TCP stream or datagram dropped half-way): say so, at most hourly.
+    fn eviction_alert(&mut self) -> Option<Alert> {
+        let ev = self.evictions();
+        let hiding: u64 = ev.iter().take(3).map(|e| e.1).sum();
+        let now = self.pipeline.now();
+        if hiding <= self.evictions_reported
+            || now.saturating_sub(self.eviction_alert_at) < 3_600_000_000
+        {
+            return None;
+        }
+        let new = hiding - self.evictions_reported;
+        self.evictions_reported = hiding;
+        self.eviction_alert_at = now;
+        let evidence: serde_json::Map<String, serde_json::Value> = ev
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).into()))
+            .collect();
+        Some(Alert {
+            ts_us: now,
+            kind: "state_evicted".into(),
+            severity: crate::alert::Severity::Warning,
+            entry: "*".into(),
+            name: String::new(),
+            querier: None,
+            window: "since start".into(),
+            evidence: serde_json::Value::Object(evidence),
+            message: format!(
+                "{new} pieces of state were dropped to stay within the memory caps ([limits]); lookups they belonged to may be missing or unpaired"
+            ),
+            suppressed: 0,
+        })
     }
 
     fn emit_alerts(&mut self, alerts: Vec<Alert>) -> Result<(), String> {
@@ -150,6 +204,10 @@ impl Flow {
 
     /// Ends the input: pending queries become unanswered, everything is committed.
     pub fn finish(mut self) -> Result<Summary, String> {
+        self.pipeline.flush_decoder();
+        while self.pipeline.drain_pending(self.batch_size) {
+            self.tick(false)?;
+        }
         self.pipeline.finish();
         let lookups = self.pipeline.take_lookups();
         for l in &lookups {
@@ -174,6 +232,7 @@ impl Flow {
             errors: p.errors_by_kind(),
             reassembled: p.decoder.stats.reassembled,
             tcp_gaps: p.decoder.tcp.gaps,
+            evictions: self.evictions(),
             store: WriterStats::default(),
         };
         summary.store = self.writer.finish()?;

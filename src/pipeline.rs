@@ -29,7 +29,7 @@ impl Default for PipelineConfig {
         Self {
             decode: DecodeConfig::default(),
             response_timeout_us: 5_000_000,
-            max_pending: 200_000,
+            max_pending: 100_000,
         }
     }
 }
@@ -216,6 +216,26 @@ impl Pipeline {
             s.unanswered(k, q);
         }
         self.close_hour();
+    }
+
+    /// End of input, step 1: frames what TCP reassembly still holds.
+    pub fn flush_decoder(&mut self) {
+        let stage = &mut self.stage;
+        let hour = &mut self.hour;
+        self.decoder
+            .flush(&mut |d: &Datagram<'_>| stage.datagram(d, hour));
+    }
+
+    /// End of input, step 2: records up to `max` waiting queries as
+    /// unanswered (in bounded steps, so memory stays flat); true while more wait.
+    pub fn drain_pending(&mut self, max: usize) -> bool {
+        let s = &mut self.stage;
+        let mut expired = Vec::new();
+        let more = s.pairing.drain_some(max, &mut |k, q| expired.push((k, q)));
+        for (k, q) in expired {
+            s.unanswered(k, q);
+        }
+        more
     }
 
     /// Lookups produced since the last call.

@@ -142,6 +142,15 @@ fn print_summary(s: &crate::flow::Summary, files: usize, damaged: &[Damage], wal
             s.reassembled, s.tcp_gaps
         );
     }
+    let ev: Vec<String> = s
+        .evictions
+        .iter()
+        .filter(|e| e.1 > 0)
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
+    if !ev.is_empty() {
+        println!("evictions        {} (memory caps)", ev.join(", "));
+    }
     for d in damaged {
         println!("damaged          {}", d.message);
     }

@@ -1,6 +1,7 @@
 //! IPv4 and IPv6 fragment reassembly, bounded in memory and expired on packet
 //! time.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
@@ -64,6 +65,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Defragmenter {
     pending: FxHashMap<FragKey, Pending>,
+    /// Datagrams in arrival order (entries may be stale), for O(1) eviction.
+    order: VecDeque<(i64, FragKey)>,
     bytes: usize,
     max_bytes: usize,
     timeout_us: i64,
@@ -80,6 +83,7 @@ impl Defragmenter {
     pub fn new(max_bytes: usize, timeout_us: i64) -> Self {
         Self {
             pending: FxHashMap::default(),
+            order: VecDeque::new(),
             bytes: 0,
             max_bytes,
             timeout_us,
@@ -112,6 +116,9 @@ impl Defragmenter {
         let end = offset + data.len();
         if end > MAX_DATAGRAM || (more && data.len() % 8 != 0) {
             return Outcome::Malformed;
+        }
+        if !self.pending.contains_key(&key) {
+            self.order.push_back((ts, key));
         }
         let entry = self.pending.entry(key).or_insert_with(|| Pending {
             first_ts: ts,
@@ -159,18 +166,22 @@ impl Defragmenter {
 
     fn enforce_cap(&mut self) {
         while self.bytes > self.max_bytes {
-            let Some(oldest) = self
-                .pending
-                .iter()
-                .min_by_key(|(_, p)| p.first_ts)
-                .map(|(k, _)| *k)
-            else {
+            let Some((ts, oldest)) = self.order.pop_front() else {
                 break;
             };
-            if let Some(p) = self.pending.remove(&oldest) {
-                self.bytes -= p.data.len();
-                self.evicted += 1;
+            // Skip entries completed or expired since (or a reused key).
+            if self.pending.get(&oldest).is_some_and(|p| p.first_ts == ts) {
+                if let Some(p) = self.pending.remove(&oldest) {
+                    self.bytes -= p.data.len();
+                    self.evicted += 1;
+                }
             }
+        }
+        // Keep the order queue from growing without bound with stale entries.
+        if self.order.len() > 2 * self.pending.len() + 1024 {
+            let pending = &self.pending;
+            self.order
+                .retain(|(ts, k)| pending.get(k).is_some_and(|p| p.first_ts == *ts));
         }
     }
 

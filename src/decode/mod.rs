@@ -129,6 +129,8 @@ pub struct DecodeConfig {
     pub fragment_timeout_us: i64,
     /// Cap on TCP streams with state.
     pub tcp_max_streams: usize,
+    /// Cap on bytes buffered by TCP reassembly over all streams.
+    pub tcp_memory: usize,
     /// TCP idle timeout (µs of packet time).
     pub tcp_timeout_us: i64,
 }
@@ -140,6 +142,7 @@ impl Default for DecodeConfig {
             fragment_memory: 16 << 20,
             fragment_timeout_us: 30_000_000,
             tcp_max_streams: 10_000,
+            tcp_memory: 64 << 20,
             tcp_timeout_us: 60_000_000,
         }
     }
@@ -311,7 +314,11 @@ impl Decoder {
         Self {
             ports,
             defrag: defrag::Defragmenter::new(cfg.fragment_memory, cfg.fragment_timeout_us),
-            tcp: tcp::Reassembler::new(cfg.tcp_max_streams, cfg.tcp_timeout_us),
+            tcp: tcp::Reassembler::with_memory(
+                cfg.tcp_max_streams,
+                cfg.tcp_memory,
+                cfg.tcp_timeout_us,
+            ),
             stats: DecodeStats::default(),
             ts: 0,
             frame: 0,

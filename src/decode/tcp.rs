@@ -43,6 +43,8 @@ pub type TcpEmit<'e> = dyn FnMut(StreamKey, i64, &[u8]) + 'e;
 pub struct Reassembler {
     streams: FxHashMap<StreamKey, Stream>,
     max_streams: usize,
+    max_bytes: usize,
+    bytes: usize,
     timeout_us: i64,
     last_sweep: i64,
     /// Holes declared lost (a partial message may have been dropped).
@@ -71,9 +73,16 @@ pub struct SegFlags {
 impl Reassembler {
     /// `max_streams` bounds the state; `timeout_us` is the idle timeout.
     pub fn new(max_streams: usize, timeout_us: i64) -> Self {
+        Self::with_memory(max_streams, usize::MAX, timeout_us)
+    }
+
+    /// Like [`Self::new`], also capping the bytes buffered over all streams.
+    pub fn with_memory(max_streams: usize, max_bytes: usize, timeout_us: i64) -> Self {
         Self {
             streams: FxHashMap::default(),
             max_streams: max_streams.max(1),
+            max_bytes,
+            bytes: 0,
             timeout_us,
             last_sweep: i64::MIN,
             gaps: 0,
@@ -86,6 +95,23 @@ impl Reassembler {
     /// Streams with state.
     pub fn in_use(&self) -> usize {
         self.streams.len()
+    }
+
+    /// Bytes buffered over all streams.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn footprint(s: &Stream) -> usize {
+        s.buf.capacity() + s.waiting_bytes
+    }
+
+    /// Applies a change of one stream's footprint and enforces the memory cap.
+    fn account(&mut self, before: usize, after: usize) {
+        self.bytes = (self.bytes + after).saturating_sub(before);
+        while self.bytes > self.max_bytes && !self.streams.is_empty() {
+            self.evict_oldest();
+        }
     }
 
     /// Feeds one segment; `emit` gets each complete DNS message.
@@ -105,7 +131,9 @@ impl Reassembler {
         // missing bytes were sent and not captured: stop waiting for them.
         if flags.ack {
             let reverse = (key.1, key.0);
+            let mut change = None;
             if let Some(r) = self.streams.get_mut(&reverse) {
+                let before = Self::footprint(r);
                 if !r.waiting.is_empty() && seq_diff(ack_no, r.next) > 0 {
                     let first = r
                         .waiting
@@ -117,13 +145,19 @@ impl Reassembler {
                         Self::skip_hole(reverse, r, &mut self.empty_frames, emit);
                     }
                 }
+                change = Some((before, Self::footprint(r)));
+            }
+            if let Some((b, a)) = change {
+                self.account(b, a);
             }
         }
         let data_seq = if flags.syn { seq.wrapping_add(1) } else { seq };
         if flags.syn {
             // A new connection on a reused tuple replaces the old state.
             if self.streams.get(&key).is_some_and(|s| s.next != data_seq) {
-                self.streams.remove(&key);
+                if let Some(old) = self.streams.remove(&key) {
+                    self.account(Self::footprint(&old), 0);
+                }
             }
         }
         if !self.streams.contains_key(&key) {
@@ -147,6 +181,7 @@ impl Reassembler {
         let Some(stream) = self.streams.get_mut(&key) else {
             return;
         };
+        let before = Self::footprint(stream);
         stream.last_ts = ts;
         if !payload.is_empty() {
             let diff = seq_diff(data_seq, stream.next);
@@ -174,6 +209,10 @@ impl Reassembler {
                 }
             }
         }
+        if stream.buf.is_empty() && stream.buf.capacity() > 4096 {
+            stream.buf = Vec::new();
+        }
+        let after = Self::footprint(stream);
         if flags.fin || flags.rst {
             if let Some(mut s) = self.streams.remove(&key) {
                 if !s.waiting.is_empty() {
@@ -181,6 +220,9 @@ impl Reassembler {
                     Self::skip_hole(key, &mut s, &mut self.empty_frames, emit);
                 }
             }
+            self.account(before, 0);
+        } else {
+            self.account(before, after);
         }
     }
 
@@ -257,7 +299,9 @@ impl Reassembler {
             .min_by_key(|(_, s)| s.last_ts)
             .map(|(k, _)| *k)
         {
-            self.streams.remove(&oldest);
+            if let Some(s) = self.streams.remove(&oldest) {
+                self.bytes = self.bytes.saturating_sub(Self::footprint(&s));
+            }
             self.evicted += 1;
         }
     }
@@ -277,6 +321,7 @@ impl Reassembler {
             .collect();
         for k in idle {
             if let Some(mut s) = self.streams.remove(&k) {
+                self.bytes = self.bytes.saturating_sub(Self::footprint(&s));
                 if !s.waiting.is_empty() {
                     self.gaps += 1;
                     Self::skip_hole(k, &mut s, &mut self.empty_frames, emit);
@@ -292,6 +337,7 @@ impl Reassembler {
     pub fn flush(&mut self, emit: &mut TcpEmit<'_>) {
         let mut keys: Vec<StreamKey> = self.streams.keys().copied().collect();
         keys.sort_by_key(|k| self.streams.get(k).map_or(0, |s| s.last_ts));
+        self.bytes = 0;
         for k in keys {
             if let Some(mut s) = self.streams.remove(&k) {
                 if !s.waiting.is_empty() {
@@ -431,6 +477,32 @@ mod tests {
         );
         assert_eq!(out, vec![msgs[0].clone(), msgs[2].clone()]);
         assert_eq!(r.gaps, 1);
+    }
+
+    #[test]
+    fn memory_cap_evicts_streams_holding_partial_messages() {
+        let mut r = Reassembler::with_memory(1000, 64 * 1024, 60_000_000);
+        for port in 1..=200u16 {
+            let k: StreamKey = (
+                format!("192.0.2.1:{port}").parse().unwrap(),
+                "192.0.2.53:53".parse().unwrap(),
+            );
+            // announces a 60,000-byte message and sends 1,000 bytes of it
+            let mut seg = vec![0xea, 0x60];
+            seg.extend_from_slice(&[7u8; 1000]);
+            r.segment(
+                i64::from(port),
+                k,
+                0,
+                0,
+                SegFlags::default(),
+                &seg,
+                &mut |_, _, _| {},
+            );
+            assert!(r.bytes() <= 64 * 1024, "{}", r.bytes());
+        }
+        assert!(r.evicted > 100);
+        assert!(r.in_use() < 70);
     }
 
     #[test]

@@ -640,10 +640,10 @@ impl Engine {
                         format!("last {} lookups", ts_list.len()),
                         p.evidence(),
                         format!(
-                            "{} looks up {} like a machine: every {:.0} s (CV {:.2}, phase test p = {:.1e} over {} lookups)",
+                            "{} looks up {} like a machine: every {} (CV {:.2}, phase test p = {:.1e} over {} lookups)",
                             qip,
                             l.qname,
-                            p.period_s,
+                            human_period(p.period_s),
                             p.cv,
                             p.p_value,
                             ts_list.len()
@@ -1205,6 +1205,19 @@ impl Periodicity {
     pub fn evidence(&self) -> serde_json::Value {
         json!({"n": self.n, "cv": self.cv, "burstiness": self.burstiness, "period_s": self.period_s,
                "mean_resultant_length": self.r, "p_value": self.p_value})
+    }
+}
+
+/// A period for people: `250 ms`, `42 s`, `15 min`, `6.0 h`.
+fn human_period(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.0} ms", secs * 1000.0)
+    } else if secs < 120.0 {
+        format!("{secs:.0} s")
+    } else if secs < 7200.0 {
+        format!("{:.0} min", secs / 60.0)
+    } else {
+        format!("{:.1} h", secs / 3600.0)
     }
 }
 

@@ -323,12 +323,61 @@ fn beta_reg(a: f64, b: f64, x: f64, y: f64) -> (f64, f64) {
     }
     let pre = beta_prefactor(a, b, x, y);
     if x < (a + 1.0) / (a + b + 2.0) {
-        let i = (pre * beta_cont_frac(a, b, x) / a).clamp(0.0, 1.0);
+        let i = beta_small_side(a, b, x, y, pre) / a;
+        let i = i.clamp(0.0, 1.0);
         (i, 1.0 - i)
     } else {
-        let c = (pre * beta_cont_frac(b, a, y) / b).clamp(0.0, 1.0);
+        let c = beta_small_side(b, a, y, x, pre) / b;
+        let c = c.clamp(0.0, 1.0);
         (1.0 - c, c)
     }
+}
+
+/// `a I_x(a, b)` for the side that [`beta_reg`] computes directly, given
+/// `pre = x^a y^b / B(a, b)`.
+///
+/// The continued fraction works in `x`, which is ill-conditioned when
+/// `x = 1 - y` with `y` tiny (`a ≫ b`, e.g. a negative binomial with a huge
+/// dispersion): an absolute rounding error of 1e-16 in `x` is a large
+/// relative error in `y`. When `b` is a whole number (all the count
+/// distributions here), the exact finite sum in `y` is used instead.
+fn beta_small_side(a: f64, b: f64, x: f64, y: f64, pre: f64) -> f64 {
+    if x > 0.5 {
+        if let Some(sum) = beta_integer_sum(a, b, y, pre) {
+            return a * sum;
+        }
+    }
+    pre * beta_cont_frac(a, b, x)
+}
+
+/// `I_x(a, b)` for whole `b`, as the finite sum of negative binomial
+/// probabilities `Σ_{j<b} x^a y^j Γ(a + j) / (Γ(a) j!)`, given
+/// `pre = x^a y^b / B(a, b)`. Summed downwards from `j = b - 1`, which on
+/// the side computed directly lies below the mode, so terms shrink
+/// geometrically and the sum stops once the rest cannot matter. `None` if
+/// `b` is not a whole number, `a < 1`, or the sum needs too many terms.
+fn beta_integer_sum(a: f64, b: f64, y: f64, pre: f64) -> Option<f64> {
+    if b != b.floor() || b < 1.0 || a < 1.0 || !(y > 0.0) {
+        return None;
+    }
+    // Top term j = b - 1: x^a y^(b-1) Γ(a+b-1) / (Γ(a) Γ(b)).
+    let mut t = pre / (y * (a + b - 1.0));
+    let mut sum = t;
+    let mut j = b - 1.0;
+    for _ in 0..term_budget(b) {
+        if j < 0.5 || t == 0.0 {
+            return Some(sum);
+        }
+        // t_{j-1} = t_j * j / ((a + j - 1) y); the ratio falls as j falls.
+        let ratio = j / ((a + j - 1.0) * y);
+        if ratio < 1.0 && t * ratio / (1.0 - ratio) <= 0.5 * EPS * sum {
+            return Some(sum);
+        }
+        t *= ratio;
+        sum += t;
+        j -= 1.0;
+    }
+    None
 }
 
 /// Continued fraction for the incomplete beta function (modified Lentz),

@@ -149,6 +149,30 @@ impl Pairing {
         }
     }
 
+    /// Removes up to `max` queries, oldest first; true while some remain.
+    pub fn drain_some(
+        &mut self,
+        max: usize,
+        expired: &mut dyn FnMut(PairKey, PendingQuery),
+    ) -> bool {
+        let mut n = 0;
+        while n < max {
+            let Some((ts, key)) = self.order.pop_front() else {
+                break;
+            };
+            if self.pending.get(&key).is_some_and(|q| q.ts == ts) {
+                if let Some(q) = self.pending.remove(&key) {
+                    expired(key, q);
+                    n += 1;
+                }
+            }
+        }
+        if self.order.is_empty() {
+            self.pending.clear();
+        }
+        !self.pending.is_empty()
+    }
+
     /// Removes everything (end of input), oldest first.
     pub fn drain(&mut self, expired: &mut dyn FnMut(PairKey, PendingQuery)) {
         while let Some((ts, key)) = self.order.pop_front() {
