@@ -196,6 +196,41 @@ impl Default for MetricsSection {
     }
 }
 
+/// `[privacy]`.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySection {
+    /// Replace querier addresses (and EDNS client subnets) by keyed,
+    /// prefix-preserving pseudonyms (Crypto-PAn) before storing or alerting.
+    pub pseudonymize_queriers: bool,
+    /// Key file: 64 hex digits (or 32 raw bytes). Keep it secret and stable.
+    pub key_file: PathBuf,
+    /// After this many days, clear `scrub_fields` in stored lookups (0: never).
+    pub scrub_after_days: u32,
+    /// Fields cleared: any of `ecs`, `querier_port`, `server_port`, `source`, `answers`.
+    pub scrub_fields: Vec<String>,
+}
+
+impl Default for PrivacySection {
+    fn default() -> Self {
+        Self {
+            pseudonymize_queriers: false,
+            key_file: PathBuf::from("pseudonym.key"),
+            scrub_after_days: 0,
+            scrub_fields: vec!["ecs".into(), "querier_port".into(), "source".into()],
+        }
+    }
+}
+
+/// Fields `[privacy] scrub_fields` may name, with the value they are reset to.
+pub const SCRUBBABLE: &[(&str, &str)] = &[
+    ("ecs", "NULL"),
+    ("querier_port", "0"),
+    ("server_port", "0"),
+    ("source", "''"),
+    ("answers", "'[]'"),
+];
+
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -214,6 +249,8 @@ pub struct RawConfig {
     pub metrics: MetricsSection,
     /// `[detectors.*]`.
     pub detectors: DetectorConfig,
+    /// `[privacy]`.
+    pub privacy: PrivacySection,
 }
 
 /// A loaded config: the raw values with paths resolved.
@@ -266,6 +303,7 @@ impl Config {
         for f in &mut cfg.raw.watch.files {
             resolve(f);
         }
+        resolve(&mut cfg.raw.privacy.key_file);
         cfg.validate()?;
         Ok(cfg)
     }
@@ -326,6 +364,14 @@ impl Config {
                 "metrics.listen",
                 "must be ADDRESS:PORT (or empty to disable)",
             ));
+        }
+        for f in &r.privacy.scrub_fields {
+            if !SCRUBBABLE.iter().any(|(k, _)| k == f) {
+                return Err(self.invalid(
+                    "privacy.scrub_fields",
+                    format!("{f:?} is not one of ecs, querier_port, server_port, source, answers"),
+                ));
+            }
         }
         r.detectors
             .validate()

@@ -385,6 +385,7 @@ struct PipelineCtx {
     metrics: MetricsText,
     log_interval: Duration,
     retention_days: u32,
+    scrub: (u32, Vec<String>),
 }
 
 fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String> {
@@ -392,6 +393,7 @@ fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String>
     let mut last_metrics = Instant::now();
     let mut last_log = Instant::now();
     let mut last_prune = Instant::now() - Duration::from_secs(3600);
+    let mut last_scrub = last_prune;
     let mut n = 0u64;
     loop {
         match ctx.rx.recv_timeout(Duration::from_millis(100)) {
@@ -436,6 +438,16 @@ fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String>
             ctx.flow
                 .request_prune(now_us - i64::from(ctx.retention_days) * 86_400_000_000);
             last_prune = Instant::now();
+        }
+        if ctx.scrub.0 > 0 && last_scrub.elapsed() >= Duration::from_secs(600) {
+            let now_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64);
+            ctx.flow.request_scrub(
+                now_us - i64::from(ctx.scrub.0) * 86_400_000_000,
+                ctx.scrub.1.clone(),
+            );
+            last_scrub = Instant::now();
         }
         if let Err(e) = ctx.flow.tick(false) {
             // The daemon keeps capturing; the writer logs and counts failed batches.
@@ -573,6 +585,10 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
         metrics: metrics.clone(),
         log_interval: Duration::from_secs(s.config.raw.metrics.log_interval_s),
         retention_days: s.config.raw.storage.retention_days,
+        scrub: (
+            s.config.raw.privacy.scrub_after_days,
+            s.config.raw.privacy.scrub_fields.clone(),
+        ),
     };
     let pipeline = std::thread::Builder::new()
         .name("pipeline".into())

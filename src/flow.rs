@@ -58,6 +58,8 @@ pub struct Flow {
     alerts: u64,
     /// The detectors.
     pub engine: Engine,
+    /// Querier pseudonymisation, when configured.
+    pan: Option<crate::privacy::CryptoPan>,
     /// Evictions already reported in a `state_evicted` alert, and when.
     evictions_reported: u64,
     eviction_alert_at: i64,
@@ -80,7 +82,15 @@ impl Flow {
             ),
             None => None,
         };
+        let pan = if config.raw.privacy.pseudonymize_queriers {
+            Some(crate::privacy::CryptoPan::from_key_file(
+                &config.raw.privacy.key_file,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
+            pan,
             engine: Engine::new(config.raw.detectors.clone(), preload),
             evictions_reported: 0,
             eviction_alert_at: i64::MIN,
@@ -98,7 +108,8 @@ impl Flow {
     /// Collects what the pipeline produced; commits when the batch is full,
     /// the commit interval has passed, or `force`.
     pub fn tick(&mut self, force: bool) -> Result<(), String> {
-        let lookups = self.pipeline.take_lookups();
+        let mut lookups = self.pipeline.take_lookups();
+        self.pseudonymise(&mut lookups);
         for l in &lookups {
             self.engine.lookup(l);
         }
@@ -109,6 +120,7 @@ impl Flow {
         self.emit_alerts(alerts)?;
         let due = force
             || self.batch.prune_before.is_some()
+            || self.batch.scrub_before.is_some()
             || self.batch.lookups.len() >= self.batch_size
             || self.last_commit.elapsed() >= self.commit_interval;
         if due {
@@ -182,6 +194,27 @@ impl Flow {
         Ok(())
     }
 
+    fn pseudonymise(&self, lookups: &mut [crate::lookup::Lookup]) {
+        let Some(pan) = &self.pan else {
+            return;
+        };
+        for l in lookups {
+            l.querier = std::net::SocketAddr::new(pan.anonymise(l.querier.ip()), l.querier.port());
+            if let Some(ecs) = l.ecs.as_mut() {
+                if let Some((addr, len)) = ecs.split_once('/') {
+                    if let Ok(ip) = addr.parse::<std::net::IpAddr>() {
+                        *ecs = format!("{}/{len}", pan.anonymise(ip));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the store to clear `fields` of lookups older than `before_us`.
+    pub fn request_scrub(&mut self, before_us: i64, fields: Vec<String>) {
+        self.batch.scrub_before = Some((before_us, fields));
+    }
+
     /// Asks the store to delete lookups older than `before_us` (in chunks).
     pub fn request_prune(&mut self, before_us: i64) {
         self.batch.prune_before = Some(before_us);
@@ -209,7 +242,8 @@ impl Flow {
             self.tick(false)?;
         }
         self.pipeline.finish();
-        let lookups = self.pipeline.take_lookups();
+        let mut lookups = self.pipeline.take_lookups();
+        self.pseudonymise(&mut lookups);
         for l in &lookups {
             self.engine.lookup(l);
         }

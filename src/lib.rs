@@ -31,6 +31,7 @@ pub mod dns;
 pub mod flow;
 pub mod lookup;
 pub mod pipeline;
+pub mod privacy;
 pub mod store;
 pub mod time;
 pub mod watch;

@@ -231,3 +231,73 @@ fn help_reads_like_a_man_page() {
     let out = run(&["--help"]);
     assert!(text(&out.stdout).contains("Exit status"));
 }
+
+#[test]
+fn pseudonymised_queriers_are_stored_instead_of_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("k.key"), "15 22 17 8d 33 a4 cf 80 13 0a 5b 16 49 90 7d 10 d8 98 8f 83 79 79 65 27 62 57 4c 2d 2a 84 22 02".replace(' ', "")).unwrap();
+    let cfg = dir.path().join("p.toml");
+    std::fs::write(
+        &cfg,
+        "[privacy]\npseudonymize_queriers = true\nkey_file = \"k.key\"\n",
+    )
+    .unwrap();
+    let db = dir.path().join("p.db");
+    let pcap = corpus("tcpdump-dns_udp.pcap");
+    let out = run(&[
+        "replay",
+        "--config",
+        s(&cfg),
+        "--db",
+        s(&db),
+        "--watch",
+        ".",
+        s(&pcap),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plain_db = dir.path().join("plain.db");
+    assert!(
+        run(&["replay", "--db", s(&plain_db), "--watch", ".", s(&pcap)])
+            .status
+            .success()
+    );
+    let get = |db: &Path| -> serde_json::Value {
+        let out = run(&["lookups", "--db", s(db), "--format", "json"]);
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap()
+    };
+    let (p, c) = (get(&db), get(&plain_db));
+    assert_ne!(
+        p["querier"], c["querier"],
+        "the address itself must not be stored"
+    );
+    assert_eq!(p["server"], c["server"], "only queriers are pseudonymised");
+    // The same key gives the same pseudonym (state and summaries stay consistent).
+    let db2 = dir.path().join("p2.db");
+    assert!(run(&[
+        "replay",
+        "--config",
+        s(&cfg),
+        "--db",
+        s(&db2),
+        "--watch",
+        ".",
+        s(&pcap)
+    ])
+    .status
+    .success());
+    assert_eq!(get(&db2)["querier"], p["querier"]);
+    // A missing key is a clear runtime error.
+    std::fs::remove_file(dir.path().join("k.key")).unwrap();
+    let out = run(&[
+        "replay",
+        "--config",
+        s(&cfg),
+        "--db",
+        s(&db2),
+        "--watch",
+        ".",
+        s(&pcap),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("k.key"));
+}

@@ -64,6 +64,8 @@ pub struct Batch {
     pub alerts: Vec<Alert>,
     /// Delete (a bounded chunk of) lookups older than this (µs), after the batch.
     pub prune_before: Option<i64>,
+    /// Clear these fields of lookups older than this (µs), after the batch.
+    pub scrub_before: Option<(i64, Vec<String>)>,
 }
 
 impl Batch {
@@ -73,6 +75,7 @@ impl Batch {
             && self.hourly.is_empty()
             && self.alerts.is_empty()
             && self.prune_before.is_none()
+            && self.scrub_before.is_none()
     }
 }
 

@@ -572,6 +572,17 @@ impl Sink for SqliteStore {
             }
         }
         tx.commit()?;
+        if let Some((before, fields)) = &batch.scrub_before {
+            for (field, reset) in crate::config::SCRUBBABLE {
+                if fields.iter().any(|f| f == field) {
+                    // Field names come from the fixed list above, never from input.
+                    self.conn.execute(
+                        &format!("UPDATE lookups SET {field} = {reset} WHERE ts_us < ?1 AND {field} IS NOT {reset}"),
+                        [before],
+                    )?;
+                }
+            }
+        }
         if let Some(before) = batch.prune_before {
             // A bounded chunk per batch, so retention never holds the writer
             // (and through it the pipeline) for long.
@@ -666,6 +677,36 @@ mod tests {
         })
         .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn scrub_clears_old_fields_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let mut old = lookup(10, "192.0.2.1");
+        old.ecs = Some("198.51.100.0/24".into());
+        let mut new = lookup(1_000, "192.0.2.2");
+        new.ecs = Some("198.51.100.0/24".into());
+        s.write(&Batch {
+            lookups: vec![old, new],
+            ..Batch::default()
+        })
+        .unwrap();
+        s.write(&Batch {
+            scrub_before: Some((500, vec!["ecs".into(), "querier_port".into()])),
+            ..Batch::default()
+        })
+        .unwrap();
+        let mut got = Vec::new();
+        s.lookups(&LookupFilter::default(), &mut |l| {
+            got.push(l);
+            true
+        })
+        .unwrap();
+        assert_eq!(got[0].ecs, None);
+        assert_eq!(got[0].querier.port(), 0);
+        assert_eq!(got[1].ecs.as_deref(), Some("198.51.100.0/24"));
+        assert_eq!(got[1].querier.port(), 5353);
     }
 
     #[test]
