@@ -301,3 +301,111 @@ fn pseudonymised_queriers_are_stored_instead_of_addresses() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("k.key"));
 }
+
+/// A pcapng whose two interfaces have different link types (Ethernet and
+/// raw IP), which libpcap 1.10 refuses to read as one.
+fn mixed_pcapng() -> Vec<u8> {
+    fn block(t: u32, mut body: Vec<u8>) -> Vec<u8> {
+        while body.len() % 4 != 0 {
+            body.push(0);
+        }
+        let len = (12 + body.len()) as u32;
+        let mut b = t.to_le_bytes().to_vec();
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend(body);
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+    fn ip_udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, dns: &[u8]) -> Vec<u8> {
+        let mut udp = sport.to_be_bytes().to_vec();
+        udp.extend_from_slice(&dport.to_be_bytes());
+        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(dns);
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&((20 + udp.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 1, 0, 0, 64, 17, 0, 0]);
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        ip.extend(udp);
+        ip
+    }
+    let qname = b"\x04mail\x07example\x00\x00\x01\x00\x01";
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    q.extend_from_slice(qname);
+    let mut r = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+    r.extend_from_slice(qname);
+    r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+    let mut eth = vec![2u8; 6];
+    eth.extend_from_slice(&[4u8; 6]);
+    eth.extend_from_slice(&[0x08, 0x00]);
+    let mut p1 = eth.clone();
+    p1.extend(ip_udp([10, 0, 0, 1], [10, 0, 0, 53], 5555, 53, &q));
+    let p2 = ip_udp([10, 0, 0, 53], [10, 0, 0, 1], 53, 5555, &r);
+    let epb = |iface: u32, ts: u64, data: &[u8]| {
+        let mut b = iface.to_le_bytes().to_vec();
+        b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(ts as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(data);
+        block(6, b)
+    };
+    let mut f = block(
+        0x0a0d_0d0a,
+        [
+            0x1a2b_3c4du32.to_le_bytes().to_vec(),
+            vec![1, 0, 0, 0],
+            (-1i64).to_le_bytes().to_vec(),
+        ]
+        .concat(),
+    );
+    f.extend(block(
+        1,
+        [1u16.to_le_bytes(), 0u16.to_le_bytes()]
+            .concat()
+            .into_iter()
+            .chain(65535u32.to_le_bytes())
+            .collect(),
+    ));
+    f.extend(block(
+        1,
+        [101u16.to_le_bytes(), 0u16.to_le_bytes()]
+            .concat()
+            .into_iter()
+            .chain(65535u32.to_le_bytes())
+            .collect(),
+    ));
+    let t = 1_700_000_000_000_000u64;
+    f.extend(epb(0, t, &p1));
+    f.extend(epb(1, t + 1000, &p2));
+    f.extend(epb(0, t + 2000, &p1));
+    f
+}
+
+#[test]
+fn pcapng_mixing_link_types_is_read_per_interface() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("mixed.pcapng");
+    std::fs::write(&pcap, mixed_pcapng()).unwrap();
+    let db = dir.path().join("m.db");
+    let out = run(&["replay", "--db", s(&db), "--watch", ".", s(&pcap)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("0 damaged"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["lookups", "--db", s(&db), "--format", "json"]);
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[0]["answers"][0]["data"], "192.0.2.1",
+        "the raw-IP interface's response paired"
+    );
+    assert!(rows[0]["source"].as_str().unwrap().ends_with("#1"));
+    assert_eq!(rows[1]["answered"], false);
+}

@@ -26,13 +26,12 @@ fn replay(path: &Path) -> Result<(u64, Option<u64>), String> {
         Arc::new(Watchlist::new(["."]).unwrap()),
     );
     p.begin_source("x");
-    let link = src.link_type();
     let mut n = 0;
     let damage = loop {
         match src.next_packet() {
             Ok(Some(pkt)) => {
                 n += 1;
-                p.packet(pkt.ts_us, n, link, pkt.data);
+                p.packet(pkt.ts_us, n, pkt.link, pkt.data);
                 let _ = p.take_lookups();
             }
             Ok(None) => break None,

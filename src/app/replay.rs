@@ -67,7 +67,6 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     let mut done_bytes = 0u64;
     for mut src in sources {
         flow.pipeline.begin_source(src.name());
-        let link = src.link_type();
         if let Some(b) = &bar {
             b.set_message(src.name().to_string());
         }
@@ -76,7 +75,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
             match src.next_packet() {
                 Ok(Some(p)) => {
                     frame += 1;
-                    flow.pipeline.packet(p.ts_us, frame, link, p.data);
+                    flow.pipeline.packet(p.ts_us, frame, p.link, p.data);
                     if frame % 1024 == 0 {
                         flow.tick(false).map_err(ExitError::Runtime)?;
                         if let Some(b) = &bar {

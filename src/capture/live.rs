@@ -107,6 +107,7 @@ impl PacketSource for LiveSource {
         match self.cap.next_packet() {
             Ok(p) => Ok(Some(RawPacket {
                 ts_us: timeval_us(p.header.ts.tv_sec, p.header.ts.tv_usec),
+                link: self.link,
                 data: p.data,
             })),
             Err(pcap::Error::TimeoutExpired) => {

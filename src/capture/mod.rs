@@ -51,6 +51,8 @@ pub enum CaptureError {
 pub struct RawPacket<'a> {
     /// Packet time, µs since the Unix epoch.
     pub ts_us: i64,
+    /// Link type of this packet (a pcapng may mix interfaces of several).
+    pub link: LinkType,
     /// Captured bytes.
     pub data: &'a [u8],
 }
@@ -59,7 +61,8 @@ pub struct RawPacket<'a> {
 pub trait PacketSource {
     /// Name used in provenance (file path or `iface:NAME`).
     fn name(&self) -> &str;
-    /// Link type of the frames.
+    /// Link type of the frames (of the first interface, for a mixed pcapng;
+    /// each [`RawPacket`] carries its own).
     fn link_type(&self) -> LinkType;
     /// The next frame; `Ok(None)` at the end of a file (or on a read timeout
     /// of a live capture).

@@ -185,12 +185,11 @@ mod tests {
         let mut out = Vec::new();
         for f in files {
             let mut src = FileSource::open(&f).unwrap();
-            let link = src.link_type();
             let mut dec = Decoder::new(&DecodeConfig::default());
             let mut frame = 0;
             while let Ok(Some(p)) = src.next_packet() {
                 frame += 1;
-                dec.packet(p.ts_us, frame, link, p.data, &mut |d| {
+                dec.packet(p.ts_us, frame, p.link, p.data, &mut |d| {
                     out.push(d.payload.to_vec())
                 });
             }

@@ -53,11 +53,10 @@ pub fn replay_with(
     for f in files {
         let mut src = FileSource::open(f).unwrap_or_else(|e| panic!("{e}"));
         p.begin_source(&f.display().to_string());
-        let link = src.link_type();
         let mut frame = 0;
         while let Ok(Some(pkt)) = src.next_packet() {
             frame += 1;
-            p.packet(pkt.ts_us, frame, link, pkt.data);
+            p.packet(pkt.ts_us, frame, pkt.link, pkt.data);
             out.extend(p.take_lookups());
         }
     }
