@@ -227,36 +227,6 @@ fn render_metrics(
         errors,
     );
     let d = p.dns_stats();
-    metric(
-        "dnswatch_dns_messages_total",
-        "counter",
-        "DNS messages seen.",
-        vec![(String::new(), d.messages)],
-    );
-    metric(
-        "dnswatch_dns_queries_total",
-        "counter",
-        "DNS queries seen.",
-        vec![(String::new(), d.queries)],
-    );
-    metric(
-        "dnswatch_dns_responses_total",
-        "counter",
-        "DNS responses seen.",
-        vec![(String::new(), d.responses)],
-    );
-    metric(
-        "dnswatch_lookups_total",
-        "counter",
-        "Lookups of watched entries recorded.",
-        vec![(String::new(), d.lookups)],
-    );
-    metric(
-        "dnswatch_unanswered_total",
-        "counter",
-        "Watched queries recorded as unanswered.",
-        vec![(String::new(), d.unanswered)],
-    );
     let alerts: BTreeMap<String, u64> = flow.engine.stats.alerts.clone();
     metric(
         "dnswatch_alerts_total",
@@ -267,60 +237,95 @@ fn render_metrics(
             .map(|(k, v)| (format!("{{kind=\"{k}\"}}"), v))
             .collect(),
     );
-    metric(
-        "dnswatch_alerts_suppressed_total",
-        "counter",
-        "Alerts suppressed as repeats.",
-        vec![(String::new(), flow.engine.stats.suppressed)],
-    );
-    metric(
-        "dnswatch_store_commits_total",
-        "counter",
-        "SQLite commits.",
-        vec![(String::new(), store.commits)],
-    );
-    metric(
-        "dnswatch_store_commit_microseconds_total",
-        "counter",
-        "Time spent committing (µs).",
-        vec![(String::new(), store.commit_us_total)],
-    );
-    metric(
-        "dnswatch_store_batch_max",
-        "gauge",
-        "Largest batch committed (lookups).",
-        vec![(String::new(), store.max_batch)],
-    );
-    metric(
-        "dnswatch_store_failures_total",
-        "counter",
-        "Batches that failed to commit.",
-        vec![(String::new(), store.failed)],
-    );
-    metric(
-        "dnswatch_tcp_streams",
-        "gauge",
-        "TCP streams with reassembly state.",
-        vec![(String::new(), p.decoder.tcp.in_use() as u64)],
-    );
-    metric(
-        "dnswatch_fragment_buffers",
-        "gauge",
-        "Datagrams being reassembled.",
-        vec![(String::new(), p.decoder.defrag.in_use() as u64)],
-    );
-    metric(
-        "dnswatch_fragment_bytes",
-        "gauge",
-        "Bytes held for fragment reassembly.",
-        vec![(String::new(), p.decoder.defrag.bytes() as u64)],
-    );
-    metric(
-        "dnswatch_pending_queries",
-        "gauge",
-        "Queries waiting for their response.",
-        vec![(String::new(), p.pending_queries() as u64)],
-    );
+    let scalars: [(&str, &str, &str, u64); 14] = [
+        (
+            "dnswatch_dns_messages_total",
+            "counter",
+            "DNS messages seen.",
+            d.messages,
+        ),
+        (
+            "dnswatch_dns_queries_total",
+            "counter",
+            "DNS queries seen.",
+            d.queries,
+        ),
+        (
+            "dnswatch_dns_responses_total",
+            "counter",
+            "DNS responses seen.",
+            d.responses,
+        ),
+        (
+            "dnswatch_lookups_total",
+            "counter",
+            "Lookups of watched entries recorded.",
+            d.lookups,
+        ),
+        (
+            "dnswatch_unanswered_total",
+            "counter",
+            "Watched queries recorded as unanswered.",
+            d.unanswered,
+        ),
+        (
+            "dnswatch_alerts_suppressed_total",
+            "counter",
+            "Alerts suppressed as repeats.",
+            flow.engine.stats.suppressed,
+        ),
+        (
+            "dnswatch_store_commits_total",
+            "counter",
+            "SQLite commits.",
+            store.commits,
+        ),
+        (
+            "dnswatch_store_commit_microseconds_total",
+            "counter",
+            "Time spent committing (µs).",
+            store.commit_us_total,
+        ),
+        (
+            "dnswatch_store_batch_max",
+            "gauge",
+            "Largest batch committed (lookups).",
+            store.max_batch,
+        ),
+        (
+            "dnswatch_store_failures_total",
+            "counter",
+            "Batches that failed to commit.",
+            store.failed,
+        ),
+        (
+            "dnswatch_tcp_streams",
+            "gauge",
+            "TCP streams with reassembly state.",
+            p.decoder.tcp.in_use() as u64,
+        ),
+        (
+            "dnswatch_fragment_buffers",
+            "gauge",
+            "Datagrams being reassembled.",
+            p.decoder.defrag.in_use() as u64,
+        ),
+        (
+            "dnswatch_fragment_bytes",
+            "gauge",
+            "Bytes held for fragment reassembly.",
+            p.decoder.defrag.bytes() as u64,
+        ),
+        (
+            "dnswatch_pending_queries",
+            "gauge",
+            "Queries waiting for their response.",
+            p.pending_queries() as u64,
+        ),
+    ];
+    for (name, kind, help, value) in scalars {
+        metric(name, kind, help, vec![(String::new(), value)]);
+    }
     let ev = vec![
         ("{state=\"tcp_stream\"}".to_string(), p.decoder.tcp.evicted),
         ("{state=\"fragment\"}".to_string(), p.decoder.defrag.evicted),
