@@ -82,6 +82,8 @@ pub struct CaptureSection {
     pub filter: String,
     /// Promiscuous mode.
     pub promiscuous: bool,
+    /// libpcap immediate mode (deliver each packet at once).
+    pub immediate_mode: bool,
     /// Packets queued between capture threads and the pipeline.
     pub queue_packets: usize,
 }
@@ -91,10 +93,11 @@ impl Default for CaptureSection {
         Self {
             interfaces: Vec::new(),
             dns_ports: vec![53],
-            snaplen: 65_535,
+            snaplen: 4200,
             buffer_mib: 64,
             filter: String::new(),
             promiscuous: false,
+            immediate_mode: true,
             queue_packets: 65_536,
         }
     }

@@ -91,6 +91,7 @@ fn live_config(cfg: &Config) -> LiveConfig {
             c.filter.clone()
         },
         promiscuous: c.promiscuous,
+        immediate: c.immediate_mode,
     }
 }
 

@@ -194,6 +194,9 @@ fn next_from_parts<'a>(
     }
 }
 
+/// A part being built: (section, interface), file bytes, link type, packet indices.
+type SplitPart = ((usize, u32), Vec<u8>, LinkType, VecDeque<u64>);
+
 /// Splits a pcapng into one temporary pcapng per interface (interface ids
 /// rewritten to 0), opens each with libpcap and deletes the files (the open
 /// handles keep them readable). Sections are handled; packets of blocks
@@ -204,7 +207,7 @@ fn split_by_interface(path: &Path) -> Result<Vec<Part>, String> {
     let mut le = true;
     let mut shb: &[u8] = &[];
     // (section, interface) -> (bytes of the part file, link type, packet indices)
-    let mut parts: Vec<((usize, u32), Vec<u8>, LinkType, VecDeque<u64>)> = Vec::new();
+    let mut parts: Vec<SplitPart> = Vec::new();
     let mut section = 0usize;
     let mut section_ifaces = 0u32;
     let mut index = 0u64;

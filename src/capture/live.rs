@@ -16,6 +16,8 @@ pub struct LiveConfig {
     pub filter: String,
     /// Promiscuous mode.
     pub promiscuous: bool,
+    /// Immediate mode.
+    pub immediate: bool,
 }
 
 /// The default BPF filter: DNS on the given ports over UDP and TCP, plus IP
@@ -61,7 +63,7 @@ impl LiveSource {
         };
         let mut cap = Capture::from_device(iface)
             .map_err(err)?
-            .immediate_mode(true)
+            .immediate_mode(cfg.immediate)
             .snaplen(cfg.snaplen)
             .buffer_size(cfg.buffer_bytes)
             .promisc(cfg.promiscuous)
