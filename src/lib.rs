@@ -19,6 +19,9 @@
 //! * [`pipeline`] pairs queries and responses into [`lookup::Lookup`]s.
 //! * [`flow`] batches lookups into the [`store`] and feeds [`detect`].
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod alert;
 pub mod app;
 pub mod capture;
