@@ -261,3 +261,45 @@ fn replays_give_byte_identical_alert_logs() {
     assert!(a1.len() >= 3, "{:?}", kinds(&a1));
     assert_eq!(log1, log2);
 }
+
+#[test]
+fn alerts_follow_prints_alerts_as_a_replay_commits_them() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("follow.db");
+    // An empty database to follow.
+    let empty = scenario::steady(8, 1, 5.0, &[q(15)], NAME, ADDR);
+    let _ = alerts_for(dir.path(), "follow", &empty, &[NAME]);
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
+        .args(["alerts", "--follow", "--format", "json", "--db"])
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // A second replay into the same database raises an rcode change.
+    let mut ev = scenario::steady(8, 2, 20.0, &[q(15)], NAME, ADDR);
+    ev.push(Event::a(T0 + 2 * DAY_US + HOUR_US, q(15), NAME, None));
+    let (alerts, _) = alerts_for(dir.path(), "follow", &ev, &[NAME]);
+    assert!(
+        !of_kind(&alerts, "rcode_change").is_empty(),
+        "{:?}",
+        kinds(&alerts)
+    );
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("follow printed nothing");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert!(
+        v["kind"].is_string() && v["ts"].is_string() && v["evidence"].is_object(),
+        "{line}"
+    );
+}
