@@ -108,12 +108,7 @@ impl Flow {
     /// Collects what the pipeline produced; commits when the batch is full,
     /// the commit interval has passed, or `force`.
     pub fn tick(&mut self, force: bool) -> Result<(), String> {
-        let mut lookups = self.pipeline.take_lookups();
-        self.pseudonymise(&mut lookups);
-        for l in &lookups {
-            self.engine.lookup(l);
-        }
-        self.batch.lookups.extend(lookups);
+        self.absorb();
         self.engine.advance(self.pipeline.now());
         let mut alerts = self.engine.take_alerts();
         alerts.extend(self.eviction_alert());
@@ -194,6 +189,17 @@ impl Flow {
         Ok(())
     }
 
+    /// Takes the pipeline's new lookups through pseudonymisation and the
+    /// detectors into the pending batch.
+    fn absorb(&mut self) {
+        let mut lookups = self.pipeline.take_lookups();
+        self.pseudonymise(&mut lookups);
+        for l in &lookups {
+            self.engine.lookup(l);
+        }
+        self.batch.lookups.extend(lookups);
+    }
+
     fn pseudonymise(&self, lookups: &mut [crate::lookup::Lookup]) {
         let Some(pan) = &self.pan else {
             return;
@@ -242,12 +248,7 @@ impl Flow {
             self.tick(false)?;
         }
         self.pipeline.finish();
-        let mut lookups = self.pipeline.take_lookups();
-        self.pseudonymise(&mut lookups);
-        for l in &lookups {
-            self.engine.lookup(l);
-        }
-        self.batch.lookups.extend(lookups);
+        self.absorb();
         self.engine.finish();
         let alerts = self.engine.take_alerts();
         self.emit_alerts(alerts)?;
