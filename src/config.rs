@@ -15,6 +15,8 @@ use crate::watch::{WatchError, Watchlist};
 
 /// Default database path when neither config nor `--db` names one.
 pub const DEFAULT_DB: &str = "dnswatch.db";
+/// Largest watch-list file read.
+const MAX_WATCH_FILE: u64 = 64 << 20;
 /// Default commit interval.
 pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 1000;
 /// Default metrics address.
@@ -387,6 +389,21 @@ impl Config {
     pub fn watchlist(&self, extra: &[String]) -> Result<Watchlist, ConfigError> {
         let mut all: Vec<String> = self.raw.watch.entries.clone();
         for file in &self.raw.watch.files {
+            // A watch list is a small regular file: refuse devices, FIFOs and
+            // anything huge rather than block or exhaust memory reading it.
+            let meta = std::fs::metadata(file).map_err(|source| ConfigError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            if !meta.is_file() || meta.len() > MAX_WATCH_FILE {
+                return Err(ConfigError::Read {
+                    path: file.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "a watch list must be a regular file of at most 64 MiB",
+                    ),
+                });
+            }
             let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
                 path: file.clone(),
                 source,
@@ -476,6 +493,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("watch.entries[1]"), "{err}");
+    }
+
+    #[test]
+    fn watch_files_must_be_regular_files() {
+        let err = Config::from_str("[watch]\nfiles = [\"/dev/zero\"]\n", Path::new("c.toml"))
+            .unwrap_err();
+        assert!(err.to_string().contains("regular file"), "{err}");
     }
 
     #[test]
