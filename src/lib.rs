@@ -20,7 +20,10 @@
 //! * [`flow`] batches lookups into the [`store`] and feeds [`detect`].
 
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod alert;
 pub mod app;
