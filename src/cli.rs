@@ -55,6 +55,22 @@ pub enum Command {
     /// Example: dnswatch replay --db case.db --watch example.com --watch 192.0.2.10 capture.pcap
     Replay(ReplayArgs),
     /// Capture live on interfaces and record watched lookups (the daemon).
+    ///
+    /// Opens each interface with libpcap (immediate mode, the built-in DNS
+    /// filter unless capture.filter is set), migrates the database, drops
+    /// all capabilities and tells systemd it is ready (Type=notify). Packets
+    /// go through the same pipeline as `replay`, so the same packets give
+    /// the same lookups and alerts.
+    ///
+    /// Signals: SIGTERM or SIGINT stop capture, drain the queue, record
+    /// pending queries as unanswered, commit and exit 0. SIGHUP re-reads and
+    /// validates the configuration and watch list and swaps them in (a bad
+    /// one is logged and the running one kept) and reopens the alert log.
+    ///
+    /// Metrics: Prometheus text at http://<metrics.listen>/metrics (default
+    /// 127.0.0.1:9153); a stats line in the log every metrics.log_interval_s.
+    ///
+    /// Example: dnswatch run --config /etc/dnswatch/dnswatch.toml -i eth0
     Run(RunArgs),
     /// List recorded lookups.
     ///
