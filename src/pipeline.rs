@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::decode::{Datagram, DecodeConfig, Decoder, ErrorKind, LinkType};
-use crate::dns::pairing::{qname_hash, PairKey, Pairing, PendingQuery};
+use crate::dns::pairing::{qname_hash, PairKey, Pairing, PendingQuery, WatchedQuery};
 use crate::dns::wire::{self, NameBuf, WireError};
 use crate::dns::{self, parse, Flags, Message};
 use crate::lookup::Lookup;
@@ -331,7 +331,10 @@ impl DnsStage {
             self.stats.queries += 1;
             hour.queries += 1;
             let watched = self.watch.match_name(&self.name);
-            let message = watched.map(|_| Box::new(self.full(d.payload).into()));
+            let message = watched.map(|id| {
+                let entry = self.watch.entry(id).to_string();
+                Box::new(WatchedQuery::new(self.full(d.payload), &entry))
+            });
             let key = PairKey {
                 client: d.src,
                 server: d.dst.ip(),
@@ -366,28 +369,35 @@ impl DnsStage {
             qname_hash: key_name,
         };
         let query = self.pairing.take(&key);
-        let watched = query
+        // The entry a watched query matched when it was seen (the list may
+        // have been swapped since), else what the response matches now.
+        let query_entry = query
             .as_ref()
-            .and_then(|q| q.watched)
-            .or_else(|| self.watch.match_name(&self.name))
-            .or_else(|| peek.addrs.iter().find_map(|a| self.watch.match_addr(*a)));
-        let response = watched.map(|_| self.full(d.payload));
+            .and_then(|q| q.message.as_ref())
+            .map(|m| m.entry.to_string());
+        let entry = match query_entry {
+            Some(e) => Some(e),
+            None => self
+                .watch
+                .match_name(&self.name)
+                .or_else(|| peek.addrs.iter().find_map(|a| self.watch.match_addr(*a)))
+                .map(|id| self.watch.entry(id).to_string()),
+        };
+        let response = entry.as_ref().map(|_| self.full(d.payload));
         // Count the rcode (extended rcode only known after a full decode).
         let rcode = response.as_ref().map_or(h.rcode(), |m| m.rcode);
         match hour.rcodes.iter_mut().find(|(r, _)| *r == rcode) {
             Some(slot) => slot.1 += 1,
             None => hour.rcodes.push((rcode, 1)),
         }
-        let (Some(entry), Some(resp)) = (watched, response) else {
+        let (Some(entry), Some(resp)) = (entry, response) else {
             return;
         };
-        let entry_id = entry;
-        let entry = self.watch.entry(entry_id).to_string();
         let mut also: Vec<String> = Vec::new();
         for a in &peek.addrs {
             if let Some(id) = self.watch.match_addr(*a) {
                 let e = self.watch.entry(id);
-                if id != entry_id && !also.iter().any(|x| x == e) {
+                if e != entry && !also.iter().any(|x| x == e) {
                     also.push(e.to_string());
                 }
             }
@@ -469,7 +479,10 @@ impl DnsStage {
         self.stats.lookups += 1;
         let lookup = Lookup {
             ts_us: q.ts,
-            entry: self.watch.entry(entry).to_string(),
+            entry: msg.map_or_else(
+                || self.watch.entry(entry).to_string(),
+                |m| m.entry.to_string(),
+            ),
             also: Vec::new(),
             querier: key.client,
             server: std::net::SocketAddr::new(key.server, q.server_port),
@@ -488,5 +501,64 @@ impl DnsStage {
             source: self.provenance(q.source),
         };
         self.out.push(lookup);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Raw IPv4 + UDP + a DNS message for `a.example` A.
+    fn packet(response: bool) -> Vec<u8> {
+        let mut dns = vec![
+            0x12,
+            0x34,
+            if response { 0x81 } else { 0x01 },
+            0x00,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        dns.extend_from_slice(b"\x01a\x07example\x00\x00\x01\x00\x01");
+        let (src, dst, sport, dport) = if response {
+            ([192, 0, 2, 53], [192, 0, 2, 1], 53u16, 4000u16)
+        } else {
+            ([192, 0, 2, 1], [192, 0, 2, 53], 4000, 53)
+        };
+        let mut udp = sport.to_be_bytes().to_vec();
+        udp.extend_from_slice(&dport.to_be_bytes());
+        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend(dns);
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&((20 + udp.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        ip.extend(udp);
+        ip
+    }
+
+    #[test]
+    fn a_query_keeps_its_entry_across_a_watch_list_swap() {
+        let mut p = Pipeline::new(
+            &PipelineConfig::default(),
+            Arc::new(Watchlist::new(["a.example"]).unwrap()),
+        );
+        p.begin_source("t");
+        p.packet(0, 1, LinkType::Raw, &packet(false));
+        p.set_watchlist(Arc::new(
+            Watchlist::new(["b.example", "c.example"]).unwrap(),
+        ));
+        p.packet(1000, 2, LinkType::Raw, &packet(true));
+        let l = p.take_lookups();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].entry, "a.example");
+        assert_eq!(l[0].rtt_us, Some(1000));
     }
 }

@@ -66,13 +66,17 @@ pub struct WatchedQuery {
     pub qname: Box<str>,
     /// EDNS client subnet of the query.
     pub ecs: Option<Box<str>>,
+    /// The watch entry it matched (text: the list may be swapped while it waits).
+    pub entry: Box<str>,
 }
 
-impl From<Message> for WatchedQuery {
-    fn from(m: Message) -> Self {
+impl WatchedQuery {
+    /// From the decoded query and the entry it matched.
+    pub fn new(m: Message, entry: &str) -> Self {
         Self {
             qname: m.qname.unwrap_or_default().into_boxed_str(),
             ecs: m.ecs.map(String::into_boxed_str),
+            entry: entry.into(),
         }
     }
 }
