@@ -53,6 +53,14 @@ struct IfaceCounters {
     kernel_if_drops: AtomicU64,
 }
 
+impl IfaceCounters {
+    fn store_kernel(&self, k: crate::capture::live::KernelStats) {
+        self.kernel_received.store(k.received, Ordering::Relaxed);
+        self.kernel_drops.store(k.dropped, Ordering::Relaxed);
+        self.kernel_if_drops.store(k.if_dropped, Ordering::Relaxed);
+    }
+}
+
 /// What the signal handler asks of the pipeline thread.
 enum Control {
     Reload(Box<(Arc<Watchlist>, DetectorConfig)>),
@@ -143,25 +151,11 @@ fn capture_thread(
             }
         }
         if last_stats.elapsed() >= Duration::from_secs(1) {
-            let k = src.kernel_stats();
-            counters
-                .kernel_received
-                .store(k.received, Ordering::Relaxed);
-            counters.kernel_drops.store(k.dropped, Ordering::Relaxed);
-            counters
-                .kernel_if_drops
-                .store(k.if_dropped, Ordering::Relaxed);
+            counters.store_kernel(src.kernel_stats());
             last_stats = Instant::now();
         }
     }
-    let k = src.kernel_stats();
-    counters
-        .kernel_received
-        .store(k.received, Ordering::Relaxed);
-    counters.kernel_drops.store(k.dropped, Ordering::Relaxed);
-    counters
-        .kernel_if_drops
-        .store(k.if_dropped, Ordering::Relaxed);
+    counters.store_kernel(src.kernel_stats());
 }
 
 /// Everything the metrics endpoint shows, rendered by the pipeline thread.
