@@ -432,17 +432,13 @@ fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String>
             }
         }
         if ctx.retention_days > 0 && last_prune.elapsed() >= Duration::from_secs(600) {
-            let now_us = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as i64);
+            let now_us = wall_clock_us();
             ctx.flow
                 .request_prune(now_us - i64::from(ctx.retention_days) * 86_400_000_000);
             last_prune = Instant::now();
         }
         if ctx.scrub.0 > 0 && last_scrub.elapsed() >= Duration::from_secs(600) {
-            let now_us = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as i64);
+            let now_us = wall_clock_us();
             ctx.flow.request_scrub(
                 now_us - i64::from(ctx.scrub.0) * 86_400_000_000,
                 ctx.scrub.1.clone(),
@@ -484,6 +480,13 @@ fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String>
     }
     let summary = ctx.flow.finish()?;
     Ok(summary)
+}
+
+/// Wall-clock time (µs), used only for retention: detectors run on packet time.
+fn wall_clock_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// Re-reads the config for SIGHUP; `None` (after logging why) keeps the old one.

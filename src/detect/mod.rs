@@ -48,7 +48,7 @@ pub struct DetectorConfig {
     /// Names tracked per entry for rcode/answer history (LRU beyond it).
     pub max_names_per_entry: usize,
     /// `[detectors.new_querier]`.
-    pub new_querier: NewQuerier,
+    pub new_querier: Learning,
     /// `[detectors.concentration]`.
     pub concentration: Concentration,
     /// `[detectors.burst]`.
@@ -60,7 +60,7 @@ pub struct DetectorConfig {
     /// `[detectors.answer_change]`.
     pub answer_change: Toggle,
     /// `[detectors.new_name]`.
-    pub new_name: NewName,
+    pub new_name: Learning,
     /// `[detectors.periodic]`.
     pub periodic: Periodic,
 }
@@ -72,13 +72,13 @@ impl Default for DetectorConfig {
             grace_s: 60.0,
             max_queriers_per_entry: 10_000,
             max_names_per_entry: 10_000,
-            new_querier: NewQuerier::default(),
+            new_querier: Learning::default(),
             concentration: Concentration::default(),
             burst: Burst::default(),
             quiet: Quiet::default(),
             rcode_change: Toggle { enabled: true },
             answer_change: Toggle { enabled: true },
-            new_name: NewName::default(),
+            new_name: Learning::default(),
             periodic: Periodic::default(),
         }
     }
@@ -98,18 +98,18 @@ impl Default for Toggle {
     }
 }
 
-/// `new_querier`.
+/// A detector that learns silently for a while (`new_querier`, `new_name`).
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct NewQuerier {
+pub struct Learning {
     /// On or off.
     pub enabled: bool,
     /// Hours of packet time after an entry's first lookup during which new
-    /// queriers are learnt silently.
+    /// queriers (or names) are learnt silently.
     pub learning_h: f64,
 }
 
-impl Default for NewQuerier {
+impl Default for Learning {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -204,25 +204,6 @@ impl Default for Quiet {
             baseline_days: 7,
             min_expected: 10.0,
             p_value: 1e-4,
-        }
-    }
-}
-
-/// `new_name`.
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NewName {
-    /// On or off.
-    pub enabled: bool,
-    /// Hours after an address entry's first lookup during which names are learnt silently.
-    pub learning_h: f64,
-}
-
-impl Default for NewName {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            learning_h: 24.0,
         }
     }
 }
