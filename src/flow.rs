@@ -158,11 +158,13 @@ impl Flow {
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).into()))
             .collect();
-        Some(Alert {
+        let mut alert = Alert {
+            id: String::new(),
             ts_us: now,
             kind: "state_evicted".into(),
             severity: crate::alert::Severity::Warning,
             entry: "*".into(),
+            entries: Vec::new(),
             name: String::new(),
             querier: None,
             window: "since start".into(),
@@ -171,7 +173,9 @@ impl Flow {
                 "{new} pieces of state were dropped to stay within the memory caps ([limits]); lookups they belonged to may be missing or unpaired"
             ),
             suppressed: 0,
-        })
+        };
+        alert.seal();
+        Some(alert)
     }
 
     fn emit_alerts(&mut self, alerts: Vec<Alert>) -> Result<(), String> {

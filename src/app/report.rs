@@ -1842,10 +1842,12 @@ mod tests {
 
     fn alert(ts: i64, kind: &str, evidence: Value) -> Alert {
         Alert {
+            id: String::new(),
             ts_us: ts,
             kind: kind.into(),
             severity: crate::alert::Severity::Warning,
             entry: "x".into(),
+            entries: vec!["x".into()],
             name: "x".into(),
             querier: None,
             window: "1h".into(),

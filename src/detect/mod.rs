@@ -489,18 +489,22 @@ impl Engine {
         let suppressed = slot.1;
         *slot = (ts, 0);
         *self.stats.alerts.entry(kind.to_string()).or_insert(0) += 1;
-        self.out.push(Alert {
+        let mut alert = Alert {
+            id: String::new(),
             ts_us: ts,
             kind: kind.to_string(),
             severity,
             entry: entry.to_string(),
+            entries: Vec::new(),
             name: name.to_string(),
             querier,
             window: window.to_string(),
             evidence,
             message,
             suppressed,
-        });
+        };
+        alert.seal();
+        self.out.push(alert);
     }
 
     /// Feeds one lookup (to the series of every entry it touches).
@@ -834,10 +838,12 @@ impl Engine {
                   window: &str,
                   evidence: serde_json::Value,
                   message: String| Alert {
+            id: String::new(),
             ts_us: ts,
             kind: kind.into(),
             severity: sev,
             entry: entry.into(),
+            entries: Vec::new(),
             name: name.into(),
             querier,
             window: window.into(),

@@ -83,6 +83,9 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
      ) WITHOUT ROWID;",
+    // 3: stable alert ids and every entry an alert touches.
+    "ALTER TABLE alerts ADD COLUMN alert_id TEXT NOT NULL DEFAULT '';
+     ALTER TABLE alerts ADD COLUMN entries TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// Newest schema version this binary knows.
@@ -316,7 +319,7 @@ impl SqliteStore {
     /// Alerts with id greater than `after_id`, oldest first (for `alerts --follow`).
     pub fn alerts_after(&self, after_id: i64) -> Result<Vec<(i64, Alert)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed
+            "SELECT id, ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries
              FROM alerts WHERE id > ? ORDER BY id",
         )?;
         let rows = stmt.query_map([after_id], |r| {
@@ -332,6 +335,8 @@ impl SqliteStore {
                 r.get::<_, String>(8)?,
                 r.get::<_, String>(9)?,
                 r.get::<_, i64>(10)?,
+                r.get::<_, String>(11)?,
+                r.get::<_, String>(12)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -348,14 +353,18 @@ impl SqliteStore {
                 evidence,
                 message,
                 suppressed,
+                alert_id,
+                entries,
             ) = row?;
             let severity = serde_json::from_value(serde_json::Value::String(severity))?;
             out.push((
                 id,
                 Alert {
+                    id: alert_id,
                     ts_us,
                     kind,
                     severity,
+                    entries: serde_json::from_str(&entries)?,
                     entry,
                     name,
                     querier,
@@ -553,8 +562,8 @@ impl Sink for SqliteStore {
                 ])?;
             }
             let mut al = tx.prepare_cached(
-                "INSERT INTO alerts (ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO alerts (ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for a in &batch.alerts {
                 al.execute(params![
@@ -568,6 +577,8 @@ impl Sink for SqliteStore {
                     a.evidence.to_string(),
                     a.message,
                     i64::try_from(a.suppressed).unwrap_or(i64::MAX),
+                    a.id,
+                    serde_json::Value::from(a.entries.clone()).to_string(),
                 ])?;
             }
         }
