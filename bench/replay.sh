@@ -3,7 +3,9 @@
 # the same file measured in the same run.
 #
 #   bench/replay.sh [PCAP]      (default bench-data/big.pcap, made on demand by
-#                                ../shared/bench/make-dns-pcap.sh, which needs root)
+#                                ../shared/bench/make-dns-pcap.sh, which needs root;
+#                                bench/gen-dns-pcap.py writes a synthetic one without)
+#   DNSWATCH_BIN=old/dnswatch PCAP_READ=old/pcap_read bench/replay.sh   # another build
 #
 # Runs, each pinned to one core (taskset -c 0), best of $RUNS:
 #   raw        examples/pcap_read: libpcap read of every packet, nothing else
@@ -20,9 +22,13 @@ if [[ ! -f $PCAP ]]; then
   bash ../shared/bench/make-dns-pcap.sh bench-data
 fi
 scripts/ensure-deps.sh build
-cargo build --release --quiet --bin dnswatch --example pcap_read
-BIN=target/release/dnswatch
-RAW=target/release/examples/pcap_read
+# DNSWATCH_BIN / PCAP_READ: measure given builds (e.g. before and after a
+# change, alternately) instead of building the work tree.
+if [[ -z ${DNSWATCH_BIN:-} || -z ${PCAP_READ:-} ]]; then
+  cargo build --release --quiet --bin dnswatch --example pcap_read
+fi
+BIN=${DNSWATCH_BIN:-target/release/dnswatch}
+RAW=${PCAP_READ:-target/release/examples/pcap_read}
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 
 # 1,000 names that never match, and the same list with 10 real names of the zone.

@@ -17,6 +17,10 @@
 #                   mDNS or LLMNR, and 53/5353/5355 by port) and single-
 #                   segment DNS-over-TCP messages (length prefix stripped).
 #   config_parse    config/*.toml.
+#   capture_reader  every capture file (its first 64 KiB), plus synthetic
+#                   pcapng files: mixed link types, both byte orders, two
+#                   sections, if_tsresol/if_tsoffset, simple and obsolete
+#                   packet blocks, an unknown block.
 #   tcp_reassembly, defrag: structured (arbitrary) inputs; the directories are
 #                   created empty and the fuzzer grows them.
 #
@@ -29,7 +33,7 @@ cd "$root"
 caps="${DNSWATCH_CORPUS:-$root/../shared/pcaps/real}"
 out="$root/fuzz/corpus"
 
-for t in decode_packet dns_message tcp_reassembly defrag config_parse; do
+for t in decode_packet dns_message tcp_reassembly defrag config_parse capture_reader; do
     mkdir -p "$out/$t"
 done
 
@@ -187,7 +191,35 @@ def dns_payloads(link, f):
                 yield data[2:2 + n]
                 data = data[2 + n:]
 
+CAPTURE_SEED = 65536  # bytes of each capture file kept as a capture_reader seed
+
+def ng_blocks(le):
+    e = "<" if le else ">"
+    def blk(t, body):
+        body += b"\0" * (-len(body) % 4)
+        n = 12 + len(body)
+        return struct.pack(e + "II", t, n) + body + struct.pack(e + "I", n)
+    def opt(code, val):
+        return struct.pack(e + "HH", code, len(val)) + val + b"\0" * (-len(val) % 4)
+    shb = blk(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1) + opt(4, b"seed") + opt(0, b""))
+    idb_eth = blk(1, struct.pack(e + "HHI", 1, 0, 65535) + opt(9, b"\x06") + opt(0, b""))
+    idb_raw = blk(1, struct.pack(e + "HHI", 101, 0, 0) + opt(9, b"\x89") + opt(14, struct.pack(e + "q", 10)) + opt(0, b""))
+    ip = bytes.fromhex("4500001d000100004011000ac0000201c000020204d2003500090000") + b"x"
+    eth = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+    epb0 = blk(6, struct.pack(e + "IIIII", 0, 0x60000, 1, len(eth), len(eth)) + eth + b"\0" * (-len(eth) % 4) + opt(2, struct.pack(e + "I", 1)) + opt(0, b""))
+    epb1 = blk(6, struct.pack(e + "IIIII", 1, 0, 1000, len(ip), len(ip)) + ip)
+    spb = blk(3, struct.pack(e + "I", len(eth)) + eth)
+    pb = blk(2, struct.pack(e + "HHIIII", 1, 0, 0, 5, len(ip), len(ip)) + ip)
+    unknown = blk(0xBAD, b"\x01\x02\x03")
+    return shb + idb_eth + idb_raw + unknown + epb0 + epb1 + spb + pb
+
+for le in (True, False):
+    save("capture_reader", ng_blocks(le))
+    save("capture_reader", ng_blocks(le) + ng_blocks(not le))
+
 for path in files:
+    with open(path, "rb") as f:
+        save("capture_reader", f.read(CAPTURE_SEED))
     try:
         pkts = packets(path)
     except Exception as e:  # a damaged capture: keep going
@@ -231,6 +263,6 @@ for f in "$root"/config/*.toml; do
     [ -f "$f" ] || continue
     cp "$f" "$out/config_parse/$(sha1sum "$f" | cut -d' ' -f1)"
 done
-for t in decode_packet dns_message tcp_reassembly defrag config_parse; do
+for t in decode_packet dns_message tcp_reassembly defrag config_parse capture_reader; do
     echo "fuzz-seeds: $t: $(find "$out/$t" -type f | wc -l) files in fuzz/corpus/$t"
 done

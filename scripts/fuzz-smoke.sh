@@ -32,13 +32,14 @@ case "${FUZZ_PROFILE:-dev}" in
     release) profile=--release ;;
     *) echo "fuzz-smoke: FUZZ_PROFILE must be dev or release" >&2; exit 2 ;;
 esac
-all_targets=(decode_packet dns_message tcp_reassembly defrag config_parse)
+all_targets=(decode_packet dns_message tcp_reassembly defrag config_parse capture_reader)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 # Extra libFuzzer options per target.
 opts_for() {
     case "$1" in
         decode_packet) echo "-max_len=16384 -dict=dicts/decode_packet.dict" ;;
+        capture_reader) echo "-max_len=65536 -dict=dicts/capture_reader.dict" ;;
         *) echo "" ;;
     esac
 }

@@ -39,8 +39,11 @@ pub struct Cli {
 pub enum Command {
     /// Replay capture files into the database.
     ///
-    /// Reads each pcap or pcapng file in order (packets in file order),
-    /// decodes every DNS message on the DNS ports (UDP, TCP with stream
+    /// Reads pcap and pcapng files, merging their packets by time (a file
+    /// after another, or interleaved where they overlap in time, which is
+    /// reported), so the order of the files on the command line changes
+    /// nothing. Equal times across files go by each file's first packet
+    /// time, then its name. Decodes every DNS message on the DNS ports (UDP, TCP with stream
     /// reassembly, IPv4/IPv6 fragments, VLAN, GRE/ERSPAN, VXLAN, GENEVE,
     /// Teredo and IP-in-IP tunnels), pairs queries with responses and stores
     /// one row per lookup touching the watch list. Opening an existing
@@ -50,7 +53,9 @@ pub enum Command {
     /// A truncated or damaged file is read up to the damage; the byte offset
     /// and the bytes lost are reported and the replay goes on (exit 0). A
     /// file that is not a capture stops the run before anything is written
-    /// (exit 1).
+    /// (exit 1). Any other error reading a file (an I/O error, a pcapng
+    /// section of an unknown version) is reported with the file and byte
+    /// offset; what was read is kept and the exit status is 1.
     ///
     /// Example: dnswatch replay --db case.db --watch example.com --watch 192.0.2.10 capture.pcap
     Replay(ReplayArgs),
@@ -138,7 +143,7 @@ pub struct ReplayArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
-    /// Capture files (pcap or pcapng), read in the order given.
+    /// Capture files (pcap or pcapng), merged by packet time.
     #[arg(required = true, value_name = "CAPTURE")]
     pub files: Vec<PathBuf>,
 }
@@ -152,6 +157,10 @@ pub struct RunArgs {
     /// Interface to capture on; repeat for several (overrides capture.interfaces).
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interfaces: Vec<String>,
+    /// Once the captures are open, switch to this user (and its group), as
+    /// tcpdump -Z does (overrides run.user). Needs to start as root.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// Output formats of `lookups`.
@@ -281,8 +290,9 @@ pub struct ReportArgs {
 /// `db` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
-    /// Delete lookups older than the retention period (summaries, counters,
-    /// alerts and detector state are kept).
+    /// Delete lookups older than the retention period, and the per-querier
+    /// and per-name summaries last seen before it (counters, alerts and
+    /// detector state are kept).
     Prune(PruneArgs),
     /// Row counts, time span and size of the database.
     Stats(DbStatsArgs),
@@ -294,7 +304,7 @@ pub struct PruneArgs {
     /// Database.
     #[arg(long, value_name = "PATH", default_value = "dnswatch.db")]
     pub db: PathBuf,
-    /// Delete lookups older than this many days (of wall-clock time).
+    /// Delete lookups older than this many days (of wall-clock time; at most 36525).
     #[arg(long, value_name = "DAYS")]
     pub older_than_days: u32,
 }

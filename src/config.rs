@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::decode::DecodeConfig;
 use crate::detect::DetectorConfig;
 use crate::pipeline::PipelineConfig;
-use crate::watch::{WatchError, Watchlist};
+use crate::watch::{WatchError, Watchlist, WatchlistBuilder};
 
 /// Default database path when neither config nor `--db` names one.
 pub const DEFAULT_DB: &str = "dnswatch.db";
@@ -47,14 +47,27 @@ pub enum ConfigError {
         message: String,
     },
     /// A value that parses but makes no sense.
-    #[error("{path}: {key}: {message}")]
+    #[error("{}: {key}: {message}", located(.path, *.line))]
     Invalid {
         /// File (or `command line`).
         path: PathBuf,
+        /// 1-based line of the key, when it is in the file.
+        line: Option<usize>,
         /// Dotted key.
         key: String,
         /// What is wrong.
         message: String,
+    },
+    /// A bad line in a watch-list file: the line number and the reason,
+    /// never the content (the file may not be the operator's to show).
+    #[error("{path}:{line}: invalid watch entry: {reason}")]
+    WatchFile {
+        /// File.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// A bad watch entry.
     #[error("{path}: {key}: {source}")]
@@ -66,6 +79,22 @@ pub enum ConfigError {
         /// Cause.
         source: WatchError,
     },
+    /// An organisations or holidays file named in `[detectors]` (the error
+    /// names the file and line, never its content).
+    #[error("{key}: {source}")]
+    Reference {
+        /// Dotted key that names the file.
+        key: String,
+        /// Cause, naming file and line.
+        source: crate::detect::ReferenceError,
+    },
+}
+
+fn located(path: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    }
 }
 
 /// `[capture]`.
@@ -117,6 +146,12 @@ pub struct StorageSection {
     pub batch_size: usize,
     /// Delete lookups older than this many days (0 keeps them forever).
     pub retention_days: u32,
+    /// MiB of unwritten batches the daemon keeps while the database is
+    /// locked or full, before it drops the oldest.
+    pub max_pending_mb: u32,
+    /// Permissions (octal) of the files dnswatch creates: database, WAL,
+    /// shared memory, alert log.
+    pub file_mode: String,
 }
 
 impl Default for StorageSection {
@@ -126,6 +161,8 @@ impl Default for StorageSection {
             commit_interval_ms: DEFAULT_COMMIT_INTERVAL_MS,
             batch_size: 5000,
             retention_days: 0,
+            max_pending_mb: 128,
+            file_mode: "0640".into(),
         }
     }
 }
@@ -201,6 +238,14 @@ impl Default for MetricsSection {
     }
 }
 
+/// `[run]`.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSection {
+    /// User to switch to once the captures are open (empty: stay).
+    pub user: String,
+}
+
 /// `[privacy]`.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -256,6 +301,8 @@ pub struct RawConfig {
     pub detectors: DetectorConfig,
     /// `[privacy]`.
     pub privacy: PrivacySection,
+    /// `[run]`.
+    pub run: RunSection,
 }
 
 /// A loaded config: the raw values with paths resolved.
@@ -265,6 +312,26 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// Values.
     pub raw: RawConfig,
+    /// The file's text, to find the line of a key in messages.
+    text: String,
+}
+
+/// The 1-based line where the dotted `key` is set in the TOML `text`, if it is.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == part)?;
+        if parts.peek().is_none() {
+            return Some(line_col(text, k.span().start).0);
+        }
+        match v.get_ref() {
+            toml::de::DeValue::Table(t) => table = t,
+            _ => return None,
+        }
+    }
+    None
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -292,6 +359,7 @@ impl Config {
         let mut cfg = Self {
             path: Some(path.to_path_buf()),
             raw,
+            text: text.to_string(),
         };
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |p: &mut PathBuf| {
@@ -308,8 +376,27 @@ impl Config {
         for f in &mut cfg.raw.watch.files {
             resolve(f);
         }
-        resolve(&mut cfg.raw.privacy.key_file);
-        cfg.validate()?;
+        let credential = cfg
+            .raw
+            .privacy
+            .key_file
+            .to_str()
+            .is_some_and(|k| k.starts_with(crate::privacy::CREDENTIAL_PREFIX));
+        if !credential {
+            resolve(&mut cfg.raw.privacy.key_file);
+        }
+        if let Some(f) = cfg.raw.detectors.organisations_file.as_mut() {
+            resolve(f);
+        }
+        if let Some(f) = cfg.raw.detectors.holidays_file.as_mut() {
+            resolve(f);
+        }
+        if let Some(f) = cfg.raw.detectors.asn_database.as_mut() {
+            resolve(f);
+        }
+        // The watch list is checked where it is built (`watchlist`), once:
+        // compiling a large list twice would double the start-up time.
+        cfg.validate_values()?;
         Ok(cfg)
     }
 
@@ -331,6 +418,7 @@ impl Config {
     fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.where_(),
+            line: key_line(&self.text, key),
             key: key.into(),
             message: message.into(),
         }
@@ -338,15 +426,105 @@ impl Config {
 
     /// Checks value ranges and the watch list.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_values()?;
+        self.watchlist(&[])?;
+        Ok(())
+    }
+
+    /// Checks value ranges, files and modes, but not the watch list.
+    pub fn validate_values(&self) -> Result<(), ConfigError> {
         let r = &self.raw;
         if r.capture.dns_ports.is_empty() {
             return Err(self.invalid("capture.dns_ports", "at least one port is needed"));
         }
-        if r.capture.snaplen < 64 {
-            return Err(self.invalid("capture.snaplen", "must be at least 64"));
+        if r.capture.dns_ports.contains(&0) {
+            return Err(self.invalid("capture.dns_ports", "port 0 carries no DNS"));
         }
-        if r.capture.queue_packets == 0 {
-            return Err(self.invalid("capture.queue_packets", "must be positive"));
+        // Ranges: every size below is allocated or multiplied, so a huge
+        // value must fail here, not abort the daemon on allocation.
+        let ranges: [(&str, u64, u64, u64, &str); 11] = [
+            (
+                "capture.snaplen",
+                u64::from(r.capture.snaplen),
+                64,
+                262_144,
+                "bytes",
+            ),
+            (
+                "capture.buffer_mib",
+                u64::from(r.capture.buffer_mib),
+                1,
+                2047,
+                "MiB",
+            ),
+            (
+                "capture.queue_packets",
+                r.capture.queue_packets as u64,
+                1,
+                1 << 20,
+                "packets",
+            ),
+            (
+                "storage.commit_interval_ms",
+                r.storage.commit_interval_ms,
+                1,
+                3_600_000,
+                "ms",
+            ),
+            (
+                "storage.batch_size",
+                r.storage.batch_size as u64,
+                1,
+                1_000_000,
+                "lookups",
+            ),
+            (
+                "limits.max_pending_queries",
+                r.limits.max_pending_queries as u64,
+                1,
+                10_000_000,
+                "queries",
+            ),
+            (
+                "limits.fragment_memory_mib",
+                r.limits.fragment_memory_mib as u64,
+                1,
+                4096,
+                "MiB",
+            ),
+            (
+                "limits.tcp_max_streams",
+                r.limits.tcp_max_streams as u64,
+                1,
+                1_000_000,
+                "streams",
+            ),
+            (
+                "limits.tcp_memory_mib",
+                r.limits.tcp_memory_mib as u64,
+                1,
+                4096,
+                "MiB",
+            ),
+            (
+                "storage.max_pending_mb",
+                u64::from(r.storage.max_pending_mb),
+                1,
+                16_384,
+                "MiB",
+            ),
+            (
+                "metrics.log_interval_s",
+                r.metrics.log_interval_s,
+                0,
+                86_400,
+                "seconds",
+            ),
+        ];
+        for (key, v, lo, hi, unit) in ranges {
+            if !(lo..=hi).contains(&v) {
+                return Err(self.invalid(key, format!("{v} is outside {lo} to {hi} ({unit})")));
+            }
         }
         for (key, v) in [
             ("limits.response_timeout_s", r.limits.response_timeout_s),
@@ -357,11 +535,21 @@ impl Config {
                 return Err(self.invalid(key, "must be a number of seconds between 0 and 86400"));
             }
         }
-        if r.storage.commit_interval_ms == 0 {
-            return Err(self.invalid("storage.commit_interval_ms", "must be positive"));
-        }
-        if r.storage.batch_size == 0 {
-            return Err(self.invalid("storage.batch_size", "must be positive"));
+
+        self.file_mode()?;
+        for (key, days) in [
+            ("storage.retention_days", r.storage.retention_days),
+            ("privacy.scrub_after_days", r.privacy.scrub_after_days),
+        ] {
+            if days > crate::time::MAX_DAYS {
+                return Err(self.invalid(
+                    key,
+                    format!(
+                        "{days} days is more than {} (100 years); use 0 to keep lookups forever",
+                        crate::time::MAX_DAYS
+                    ),
+                ));
+            }
         }
         if !r.metrics.listen.is_empty() && r.metrics.listen.parse::<std::net::SocketAddr>().is_err()
         {
@@ -378,16 +566,81 @@ impl Config {
                 ));
             }
         }
+        // A key that is not there yet (a systemd credential exists only
+        // inside the service) is reported when the daemon starts; one that
+        // is there must be a small regular file holding a key.
+        let key = crate::privacy::key_path(&r.privacy.key_file);
+        if r.privacy.pseudonymize_queriers
+            && key
+                .as_ref()
+                .is_ok_and(|k| std::fs::symlink_metadata(k).is_ok())
+        {
+            crate::privacy::CryptoPan::from_key_file(&r.privacy.key_file)
+                .map_err(|e| self.invalid("privacy.key_file", e))?;
+        }
+        if !r.run.user.is_empty() {
+            crate::privileges::lookup(&r.run.user)
+                .map_err(|e| self.invalid("run.user", e.to_string()))?;
+        }
         r.detectors
             .validate()
             .map_err(|(key, msg)| self.invalid(&format!("detectors.{key}"), msg))?;
-        self.watchlist(&[])?;
+        crate::detect::Reference::load(&r.detectors).map_err(|source| {
+            let key = match source.path() {
+                Some(p) if Some(p) == r.detectors.holidays_file.as_deref() => {
+                    "detectors.holidays_file"
+                }
+                Some(p) if Some(p) == r.detectors.asn_database.as_deref() => {
+                    "detectors.asn_database"
+                }
+                _ => "detectors.organisations_file",
+            };
+            ConfigError::Reference {
+                key: key.to_string(),
+                source,
+            }
+        })?;
         Ok(())
+    }
+
+    /// `storage.file_mode` as permission bits: octal, owner read-write, no
+    /// execute or special bits.
+    pub fn file_mode(&self) -> Result<u32, ConfigError> {
+        let text = self.raw.storage.file_mode.trim();
+        let mode = u32::from_str_radix(text, 8).ok().filter(|m| *m <= 0o7777);
+        match mode {
+            Some(m) if m & !0o666 == 0 && m & 0o600 == 0o600 => Ok(m),
+            _ => Err(self.invalid(
+                "storage.file_mode",
+                format!("{text:?} is not an octal mode with owner read-write and no execute bits (like \"0640\")"),
+            )),
+        }
     }
 
     /// Builds the watch list from the config plus `extra` entries (command line).
     pub fn watchlist(&self, extra: &[String]) -> Result<Watchlist, ConfigError> {
-        let mut all: Vec<String> = self.raw.watch.entries.clone();
+        // One builder for everything, in order: config entries, files,
+        // command line; linear in the number of entries.
+        let mut b = WatchlistBuilder::default();
+        // Unicode names are watched as IDNA A-labels (what goes on the wire).
+        let idna = |at: &str, e: &str| {
+            if !e.is_ascii() {
+                if let Some(a) = crate::watch::to_a_labels(e.trim()) {
+                    tracing::info!("{at}: Unicode watch entry watched as {a}");
+                }
+            }
+        };
+        for (i, e) in self.raw.watch.entries.iter().enumerate() {
+            idna(
+                &format!("{}: watch.entries[{i}]", self.where_().display()),
+                e,
+            );
+            b.add(e).map_err(|source| ConfigError::Watch {
+                path: self.where_(),
+                key: format!("watch.entries[{i}]"),
+                source,
+            })?;
+        }
         for file in &self.raw.watch.files {
             // A watch list is a small regular file: refuse devices, FIFOs and
             // anything huge rather than block or exhaust memory reading it.
@@ -413,34 +666,23 @@ impl Config {
                 if line.is_empty() {
                     continue;
                 }
-                Watchlist::new([line]).map_err(|source| ConfigError::Watch {
+                idna(&format!("{}:{}", file.display(), i + 1), line);
+                b.add(line).map_err(|e| ConfigError::WatchFile {
                     path: file.clone(),
-                    key: format!("line {}", i + 1),
-                    source,
+                    line: i + 1,
+                    reason: e.reason,
                 })?;
-                all.push(line.to_string());
             }
         }
-        for (i, e) in self.raw.watch.entries.iter().enumerate() {
-            Watchlist::new([e]).map_err(|source| ConfigError::Watch {
-                path: self.where_(),
-                key: format!("watch.entries[{i}]"),
-                source,
-            })?;
-        }
         for e in extra {
-            Watchlist::new([e]).map_err(|source| ConfigError::Watch {
+            idna("--watch", e);
+            b.add(e).map_err(|source| ConfigError::Watch {
                 path: PathBuf::from("command line"),
                 key: "--watch".into(),
                 source,
             })?;
         }
-        all.extend(extra.iter().cloned());
-        Watchlist::new(all).map_err(|source| ConfigError::Watch {
-            path: self.where_(),
-            key: "watch".into(),
-            source,
-        })
+        Ok(b.finish())
     }
 
     /// Pipeline settings.
@@ -491,6 +733,8 @@ mod tests {
             "[watch]\nentries = [\"ok.com\", \"10.0.0.0/99\"]\n",
             Path::new("c.toml"),
         )
+        .unwrap()
+        .watchlist(&[])
         .unwrap_err();
         assert!(err.to_string().contains("watch.entries[1]"), "{err}");
     }
@@ -498,6 +742,8 @@ mod tests {
     #[test]
     fn watch_files_must_be_regular_files() {
         let err = Config::from_str("[watch]\nfiles = [\"/dev/zero\"]\n", Path::new("c.toml"))
+            .unwrap()
+            .validate()
             .unwrap_err();
         assert!(err.to_string().contains("regular file"), "{err}");
     }
@@ -513,6 +759,31 @@ mod tests {
             cfg.raw.storage.database,
             Some(PathBuf::from("/etc/dnswatch/state/x.db"))
         );
+    }
+
+    #[test]
+    fn detector_reference_files_resolve_and_errors_name_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("dnswatch-cfgref-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("orgs.csv"), "# prefix,org\n198.51.100.0/23,Bank\n").unwrap();
+        std::fs::write(dir.join("days.txt"), "2016-12-25\nsecret-token\n").unwrap();
+        let cfg_path = dir.join("d.toml");
+        let ok = Config::from_str(
+            "[detectors]\norganisations_file = \"orgs.csv\"\n",
+            &cfg_path,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.raw.detectors.organisations_file,
+            Some(dir.join("orgs.csv"))
+        );
+        let err = Config::from_str("[detectors]\nholidays_file = \"days.txt\"\n", &cfg_path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("detectors.holidays_file"), "{err}");
+        assert!(err.contains("days.txt:2"), "{err}");
+        assert!(!err.contains("secret-token"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn key_paths(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {

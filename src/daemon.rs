@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::app::writer::Writer;
-use crate::app::{setup, ExitError, Setup};
+use crate::app::{setup, ExitError};
 use crate::capture::live::{default_filter, LiveConfig, LiveSource};
 use crate::capture::PacketSource;
 use crate::cli::RunArgs;
@@ -117,6 +117,28 @@ fn drop_capabilities() {
             tracing::debug!(error = %e, ?set, "could not clear capability set");
         }
     }
+}
+
+/// Once the captures are open: clear the bounding set, switch to `user`
+/// when given, set no-new-privs and drop every capability.
+fn drop_privileges(user: Option<&str>) -> Result<(), ExitError> {
+    let bounded = crate::privileges::clear_bounding_set();
+    if let Some(u) = user {
+        let acct =
+            crate::privileges::switch_user(u).map_err(|e| ExitError::Runtime(e.to_string()))?;
+        tracing::info!(
+            user = u,
+            uid = acct.uid,
+            gid = acct.gid,
+            bounding_set_cleared = bounded,
+            "switched user"
+        );
+    }
+    if let Err(e) = crate::privileges::set_no_new_privs() {
+        tracing::warn!(error = %e, "cannot set no-new-privs");
+    }
+    drop_capabilities();
+    Ok(())
 }
 
 fn capture_thread(
@@ -232,7 +254,7 @@ fn render_metrics(
             .map(|(k, v)| (format!("{{kind=\"{k}\"}}"), v))
             .collect(),
     );
-    let scalars: [(&str, &str, &str, u64); 14] = [
+    let scalars: [(&str, &str, &str, u64); 18] = [
         (
             "dnswatch_dns_messages_total",
             "counter",
@@ -290,8 +312,32 @@ fn render_metrics(
         (
             "dnswatch_store_failures_total",
             "counter",
-            "Batches that failed to commit.",
+            "Commit attempts that failed (kept batches are retried).",
             store.failed,
+        ),
+        (
+            "dnswatch_store_pending_batches",
+            "gauge",
+            "Batches kept for a retry (database locked or full).",
+            store.pending_batches,
+        ),
+        (
+            "dnswatch_store_pending_bytes",
+            "gauge",
+            "Approximate bytes of kept batches (capped by storage.max_pending_mb).",
+            store.pending_bytes,
+        ),
+        (
+            "dnswatch_store_dropped_batches_total",
+            "counter",
+            "Batches given up on (beyond storage.max_pending_mb, or failing for good).",
+            store.dropped_batches,
+        ),
+        (
+            "dnswatch_store_dropped_lookups_total",
+            "counter",
+            "Lookups in batches given up on.",
+            store.dropped_lookups,
         ),
         (
             "dnswatch_tcp_streams",
@@ -321,6 +367,35 @@ fn render_metrics(
     for (name, kind, help, value) in scalars {
         metric(name, kind, help, vec![(String::new(), value)]);
     }
+    let log = flow.alert_log_stats().unwrap_or_default();
+    for (name, kind, help, value) in [
+        (
+            "dnswatch_alert_log_lines_total",
+            "counter",
+            "Lines written to the alert log.",
+            log.written,
+        ),
+        (
+            "dnswatch_alert_log_failures_total",
+            "counter",
+            "Alert-log writes that failed (retried; the alerts are in the database).",
+            log.failures,
+        ),
+        (
+            "dnswatch_alert_log_pending",
+            "gauge",
+            "Alert-log lines waiting for a retry.",
+            log.pending,
+        ),
+        (
+            "dnswatch_alert_log_dropped_total",
+            "counter",
+            "Alert-log lines given up on beyond the retry queue's cap (the alerts are in the database).",
+            log.dropped,
+        ),
+    ] {
+        metric(name, kind, help, vec![(String::new(), value)]);
+    }
     let ev = vec![
         ("{state=\"tcp_stream\"}".to_string(), p.decoder.tcp.evicted),
         ("{state=\"fragment\"}".to_string(), p.decoder.defrag.evicted),
@@ -348,11 +423,28 @@ fn render_metrics(
 
 async fn serve_metrics(listener: tokio::net::TcpListener, text: MetricsText) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Accept errors (EMFILE when descriptors run out) repeat at once while
+    // the connection waits in the backlog: back off instead of spinning.
+    let accept_errors = Arc::new(AtomicU64::new(0));
+    let mut backoff = Duration::from_millis(10);
     loop {
-        let Ok((mut sock, _)) = listener.accept().await else {
-            continue;
+        let mut sock = match listener.accept().await {
+            Ok((sock, _)) => {
+                backoff = Duration::from_millis(10);
+                sock
+            }
+            Err(e) => {
+                let n = accept_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(error = %e, errors = n, "metrics endpoint cannot accept; backing off (dnswatch_metrics_accept_errors_total)");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
         };
         let text = text.clone();
+        let accept_errors = accept_errors.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
             let n = match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await {
@@ -362,7 +454,15 @@ async fn serve_metrics(listener: tokio::net::TcpListener, text: MetricsText) {
             let req = String::from_utf8_lossy(&buf[..n]);
             let path = req.split_whitespace().nth(1).unwrap_or("/");
             let (status, body) = if path == "/metrics" {
-                ("200 OK", text.lock().map(|t| t.clone()).unwrap_or_default())
+                let mut body = text.lock().map(|t| t.clone()).unwrap_or_default();
+                if !body.is_empty() {
+                    let _ = write!(
+                        body,
+                        "# HELP dnswatch_metrics_accept_errors_total Connections the metrics endpoint failed to accept (e.g. out of file descriptors).\n# TYPE dnswatch_metrics_accept_errors_total counter\ndnswatch_metrics_accept_errors_total {}\n",
+                        accept_errors.load(Ordering::Relaxed)
+                    );
+                }
+                ("200 OK", body)
             } else {
                 ("404 Not Found", "see /metrics\n".to_string())
             };
@@ -432,17 +532,25 @@ fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String>
             }
         }
         if ctx.retention_days > 0 && last_prune.elapsed() >= Duration::from_secs(600) {
-            let now_us = wall_clock_us();
-            ctx.flow
-                .request_prune(now_us - i64::from(ctx.retention_days) * 86_400_000_000);
+            // Checked: a horizon that cannot be represented prunes nothing
+            // (config validation rejects such values; this is the backstop).
+            match crate::time::days_before(wall_clock_us(), ctx.retention_days) {
+                Some(before) => ctx.flow.request_prune(before),
+                None => tracing::error!(
+                    days = ctx.retention_days,
+                    "storage.retention_days out of range; nothing pruned"
+                ),
+            }
             last_prune = Instant::now();
         }
         if ctx.scrub.0 > 0 && last_scrub.elapsed() >= Duration::from_secs(600) {
-            let now_us = wall_clock_us();
-            ctx.flow.request_scrub(
-                now_us - i64::from(ctx.scrub.0) * 86_400_000_000,
-                ctx.scrub.1.clone(),
-            );
+            match crate::time::days_before(wall_clock_us(), ctx.scrub.0) {
+                Some(before) => ctx.flow.request_scrub(before, ctx.scrub.1.clone()),
+                None => tracing::error!(
+                    days = ctx.scrub.0,
+                    "privacy.scrub_after_days out of range; nothing scrubbed"
+                ),
+            }
             last_scrub = Instant::now();
         }
         if let Err(e) = ctx.flow.tick(false) {
@@ -489,16 +597,23 @@ fn wall_clock_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// What a reload compares the new configuration with.
+struct ReloadCtx {
+    common: crate::cli::CommonArgs,
+    /// Interfaces came from the command line (config changes do not matter).
+    cli_interfaces: bool,
+    db: PathBuf,
+    interfaces: Vec<String>,
+}
+
 /// Re-reads the config for SIGHUP; `None` (after logging why) keeps the old one.
-fn reload(args: &RunArgs, old: &Setup) -> Option<Control> {
-    match setup(&args.common) {
+fn reload(old: &ReloadCtx) -> Option<Control> {
+    match setup(&old.common) {
         Ok(new) => {
             if new.db != old.db {
                 tracing::warn!(old = %old.db.display(), new = %new.db.display(), "database path changed: needs a restart; still writing the old one");
             }
-            if new.config.raw.capture.interfaces != old.config.raw.capture.interfaces
-                && args.interfaces.is_empty()
-            {
+            if new.config.raw.capture.interfaces != old.interfaces && !old.cli_interfaces {
                 tracing::warn!("capture.interfaces changed: needs a restart");
             }
             Some(Control::Reload(Box::new((
@@ -514,6 +629,21 @@ fn reload(args: &RunArgs, old: &Setup) -> Option<Control> {
             None
         }
     }
+}
+
+/// Starts a reload off the signal and metrics loop: reading and compiling a
+/// large watch list takes a while, and the pipeline swaps the finished list
+/// in at once.
+fn start_reload(ctx: &Arc<ReloadCtx>, tx: &SyncSender<Control>) -> tokio::task::JoinHandle<()> {
+    sd_notify("RELOADING=1");
+    let (ctx, tx) = (ctx.clone(), tx.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Some(c) = reload(&ctx) {
+            let _ = tx.send(c);
+        }
+        let _ = tx.send(Control::ReopenLog);
+        sd_notify("READY=1");
+    })
 }
 
 /// Runs the daemon.
@@ -542,12 +672,22 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
         sources
             .push(LiveSource::open(iface, &lcfg).map_err(|e| ExitError::Runtime(e.to_string()))?);
     }
-    drop_capabilities();
+    let user = args
+        .user
+        .clone()
+        .or_else(|| Some(s.config.raw.run.user.clone()).filter(|u| !u.is_empty()));
+    drop_privileges(user.as_deref())?;
     let store = SqliteStore::open(&s.db).map_err(|e| ExitError::Runtime(e.to_string()))?;
     let preload = store
-        .preload()
+        .preload(crate::detect::preload_days(&s.config.raw.detectors))
         .map_err(|e| ExitError::Runtime(e.to_string()))?;
-    let writer = Writer::spawn(Box::new(store), true);
+    let writer = Writer::spawn_capped(
+        Box::new(store),
+        true,
+        usize::try_from(s.config.raw.storage.max_pending_mb)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1 << 20),
+    );
     let mut flow = Flow::new(
         &s.config,
         Arc::new(s.watch.clone()),
@@ -616,18 +756,38 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
         tracing::info!(interfaces = ?interfaces, db = %s.db.display(), entries = s.watch.len(), "capturing");
         sd_notify("READY=1\nSTATUS=capturing");
         let watchdog = std::env::var("WATCHDOG_USEC").ok().and_then(|v| v.parse::<u64>().ok());
+        let reload_ctx = Arc::new(ReloadCtx {
+            common: args.common.clone(),
+            cli_interfaces: !args.interfaces.is_empty(),
+            db: s.db.clone(),
+            interfaces: s.config.raw.capture.interfaces.clone(),
+        });
+        let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
+        let mut again = false;
         let mut wd = tokio::time::interval(Duration::from_micros(watchdog.unwrap_or(3_600_000_000) / 2));
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => {
-                    sd_notify("RELOADING=1");
-                    if let Some(c) = reload(&args, &s) {
-                        let _ = ctl_tx.try_send(c);
+                    // One reload at a time; a SIGHUP during one is never
+                    // dropped: another reload follows it, reading the file
+                    // as it is after the last signal.
+                    if reloading.is_some() {
+                        again = true;
+                    } else {
+                        reloading = Some(start_reload(&reload_ctx, &ctl_tx));
                     }
-                    let _ = ctl_tx.try_send(Control::ReopenLog);
-                    sd_notify("READY=1");
+                }
+                _ = async {
+                    if let Some(h) = reloading.as_mut() {
+                        let _ = h.await;
+                    }
+                }, if reloading.is_some() => {
+                    reloading = None;
+                    if std::mem::take(&mut again) {
+                        reloading = Some(start_reload(&reload_ctx, &ctl_tx));
+                    }
                 }
                 _ = wd.tick() => {
                     if watchdog.is_some() && !pipeline.is_finished() {

@@ -113,6 +113,9 @@ impl Flow {
         let mut alerts = self.engine.take_alerts();
         alerts.extend(self.eviction_alert());
         self.emit_alerts(alerts)?;
+        if let Some(log) = self.alert_log.as_mut() {
+            let _ = log.retry();
+        }
         let due = force
             || self.batch.prune_before.is_some()
             || self.batch.scrub_before.is_some()
@@ -186,8 +189,9 @@ impl Flow {
             tracing::warn!(target: "alert", kind = %a.kind, entry = %a.entry, querier = a.querier.as_deref().unwrap_or("-"), "{}", a.message);
         }
         if let Some(log) = self.alert_log.as_mut() {
-            log.write(&alerts)
-                .map_err(|e| format!("writing alert log {}: {e}", log.path().display()))?;
+            // Never blocks the store: a failing log keeps the lines for a
+            // retry, logs the failure once and counts it (see AlertLog).
+            let _ = log.write(&alerts);
         }
         self.batch.alerts.extend(alerts);
         Ok(())
@@ -235,6 +239,11 @@ impl Flow {
         self.writer.stats()
     }
 
+    /// Alert-log counters (`None` without a log).
+    pub fn alert_log_stats(&self) -> Option<crate::alert::AlertLogStats> {
+        self.alert_log.as_ref().map(AlertLog::stats)
+    }
+
     /// Reopens the alert log (SIGHUP, for logrotate).
     pub fn reopen_alert_log(&mut self) -> Result<(), String> {
         match self.alert_log.as_mut() {
@@ -275,6 +284,24 @@ impl Flow {
             store: WriterStats::default(),
         };
         summary.store = self.writer.finish()?;
+        if let Some(log) = self.alert_log.as_mut() {
+            if let Err(e) = log.flush() {
+                let st = log.stats();
+                return Err(format!(
+                    "alert log {}: {} alerts could not be written ({e}); {} were dropped from the log earlier; all alerts are in the database",
+                    log.path().display(),
+                    st.pending,
+                    st.dropped
+                ));
+            }
+            let dropped = log.stats().dropped;
+            if dropped > 0 {
+                return Err(format!(
+                    "alert log {}: {dropped} alerts were dropped from the log while it failed; all alerts are in the database",
+                    log.path().display()
+                ));
+            }
+        }
         Ok(summary)
     }
 }

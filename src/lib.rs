@@ -38,6 +38,7 @@ pub mod flow;
 pub mod lookup;
 pub mod pipeline;
 pub mod privacy;
+pub mod privileges;
 pub mod store;
 pub mod time;
 pub mod watch;

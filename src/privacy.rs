@@ -27,6 +27,62 @@ impl std::fmt::Debug for CryptoPan {
     }
 }
 
+/// Largest key file read: a key is 64 hex digits (or 32 bytes) and a few
+/// comments or newlines, never more.
+pub const MAX_KEY_FILE: u64 = 4096;
+
+/// Prefix of a `key_file` that names a systemd credential
+/// (`LoadCredential=NAME:/path` in the unit).
+pub const CREDENTIAL_PREFIX: &str = "credential:";
+
+/// Where the key is: `credential:NAME` is `$CREDENTIALS_DIRECTORY/NAME`
+/// (systemd's `LoadCredential=`), anything else the path itself.
+pub fn key_path(path: &Path) -> Result<std::path::PathBuf, String> {
+    match path
+        .to_str()
+        .and_then(|p| p.strip_prefix(CREDENTIAL_PREFIX))
+    {
+        Some(name) => {
+            if name.is_empty() || name.contains('/') {
+                return Err(format!("{}: not a credential name", path.display()));
+            }
+            match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                Some(dir) => Ok(Path::new(&dir).join(name)),
+                None => Err(format!(
+                    "{}: CREDENTIALS_DIRECTORY is not set (LoadCredential={name}:... in the unit provides it)",
+                    path.display()
+                )),
+            }
+        }
+        None => Ok(path.to_path_buf()),
+    }
+}
+
+/// Reads a key file: a regular file of at most [`MAX_KEY_FILE`] bytes
+/// (never a device or FIFO, which could block or never end).
+pub fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("{}: cannot read key: {e}", path.display()))?;
+    if !meta.is_file() || meta.len() > MAX_KEY_FILE {
+        return Err(format!(
+            "{}: a key file must be a regular file of at most {MAX_KEY_FILE} bytes",
+            path.display()
+        ));
+    }
+    let mut raw = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_KEY_FILE + 1).read_to_end(&mut raw))
+        .map_err(|e| format!("{}: cannot read key: {e}", path.display()))?;
+    if raw.len() as u64 > MAX_KEY_FILE {
+        return Err(format!(
+            "{}: a key file must be at most {MAX_KEY_FILE} bytes",
+            path.display()
+        ));
+    }
+    Ok(raw)
+}
+
 impl CryptoPan {
     /// From a 32-byte key: AES key, then the pad secret.
     pub fn new(key: &[u8; 32]) -> Self {
@@ -45,8 +101,7 @@ impl CryptoPan {
 
     /// Reads a key file: 64 hex digits (whitespace ignored) or 32 raw bytes.
     pub fn from_key_file(path: &Path) -> Result<Self, String> {
-        let raw =
-            std::fs::read(path).map_err(|e| format!("{}: cannot read key: {e}", path.display()))?;
+        let raw = read_key_file(&key_path(path)?)?;
         let text: String = String::from_utf8_lossy(&raw).split_whitespace().collect();
         let mut key = [0u8; 32];
         if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -26,6 +26,22 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Microseconds in a day.
+pub const DAY_US: i64 = 86_400_000_000;
+
+/// Longest retention or scrub horizon accepted, in days (100 years). Longer
+/// values mean "keep forever", which is spelt 0.
+pub const MAX_DAYS: u32 = 36_525;
+
+/// The instant `days` days before `now_us`, or `None` when it cannot be
+/// represented (checked arithmetic: an overflow must never turn a horizon
+/// into the far future and delete everything).
+pub fn days_before(now_us: i64, days: u32) -> Option<i64> {
+    i64::from(days)
+        .checked_mul(DAY_US)
+        .and_then(|d| now_us.checked_sub(d))
+}
+
 /// `2016-09-23T12:00:00.123456Z`.
 pub fn rfc3339(us: i64) -> String {
     let secs = us.div_euclid(1_000_000);
@@ -122,6 +138,14 @@ pub fn parse(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn horizons_never_wrap() {
+        assert_eq!(days_before(10 * DAY_US, 3), Some(7 * DAY_US));
+        assert_eq!(days_before(0, 100_000), Some(-100_000 * DAY_US));
+        assert_eq!(days_before(0, u32::MAX), None);
+        assert_eq!(days_before(i64::MIN + DAY_US, 2), None);
+    }
 
     #[test]
     fn known_dates() {

@@ -409,3 +409,126 @@ fn pcapng_mixing_link_types_is_read_per_interface() {
     assert!(rows[0]["source"].as_str().unwrap().ends_with("#1"));
     assert_eq!(rows[1]["answered"], false);
 }
+
+/// The mixed-link-type pcapng used to be split through temporary files in
+/// `$TMPDIR`; with `TMPDIR` missing it was skipped silently ("packets 0",
+/// exit 0). It is now read in one pass, without temporary files.
+#[test]
+fn mixed_pcapng_needs_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("mixed.pcapng");
+    std::fs::write(&pcap, mixed_pcapng()).unwrap();
+    let db = dir.path().join("m.db");
+    let out = bin()
+        .env("TMPDIR", dir.path().join("missing"))
+        .args(["replay", "--db", s(&db), "--watch", ".", s(&pcap)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("packets          3"), "{summary}");
+    assert!(summary.contains("lookups recorded 2"), "{summary}");
+}
+
+/// A pcapng section of an unknown major version is not damage: the file is
+/// well formed, we cannot read it. The sections before it are kept, the
+/// error names the file and the byte offset, and the exit status is 1.
+#[test]
+fn an_error_other_than_damage_fails_the_replay_with_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = mixed_pcapng();
+    let mut f = first.clone();
+    // A second section of version 2.0, then more packets.
+    let mut shb = first[..28].to_vec();
+    shb[12..14].copy_from_slice(&2u16.to_le_bytes());
+    f.extend_from_slice(&shb);
+    f.extend_from_slice(&first[28..]);
+    let pcap = dir.path().join("v2.pcapng");
+    std::fs::write(&pcap, &f).unwrap();
+    let good = corpus("tcpdump-dns_udp.pcap");
+    let db = dir.path().join("v.db");
+    let out = run(&["replay", "--db", s(&db), "--watch", ".", s(&pcap), s(&good)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}: cannot read the record at byte offset {}",
+            pcap.display(),
+            first.len()
+        )) && err.contains("version 2.0"),
+        "{err}"
+    );
+    let summary = text(&out.stdout);
+    assert!(summary.contains("1 failed"), "{summary}");
+    // What was read before the error, and the other file, are in the database.
+    let out = run(&["lookups", "--db", s(&db), "--format", "json"]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        3,
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// A capture path that is not UTF-8 is read like any other (it failed with
+/// "A null pointer was supplied as the file name").
+#[test]
+fn a_path_that_is_not_utf8_works() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join(OsStr::from_bytes(b"caf\xe9-\xff.pcap"));
+    std::fs::copy(corpus("tcpdump-dns_udp.pcap"), &pcap).unwrap();
+    let db = dir.path().join("u.db");
+    let out = bin()
+        .args(["replay", "--db", s(&db), "--watch", "."])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["lookups", "--db", s(&db), "--format", "json"]);
+    let row: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().expect("a lookup")).unwrap();
+    assert!(
+        row["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("caf\u{fffd}-\u{fffd}.pcap#1"),
+        "{row}"
+    );
+    // A missing one says so, with the name.
+    let missing = dir.path().join(OsStr::from_bytes(b"nope-\xe9.pcap"));
+    let out = bin()
+        .args(["replay", "--db", s(&db), "--watch", "."])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("nope-\u{fffd}.pcap") && err.contains("No such file"),
+        "{err}"
+    );
+}
+
+/// Damage found while streaming a large file costs no memory: the offset
+/// is known as the file is read (it used to be found by reading the whole
+/// file into memory again).
+#[test]
+fn damage_in_a_pcapng_is_reported_with_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = mixed_pcapng();
+    let good_len = f.len();
+    f.extend_from_slice(&mixed_pcapng()[..40]);
+    let pcap = dir.path().join("cut.pcapng");
+    std::fs::write(&pcap, &f).unwrap();
+    let db = dir.path().join("c.db");
+    let out = run(&["replay", "--db", s(&db), "--watch", ".", s(&pcap)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(
+        summary.contains(&format!("damaged at byte offset {}", good_len + 28))
+            && summary.contains("after 3 packets"),
+        "{summary}"
+    );
+}

@@ -18,32 +18,45 @@ fn q(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(217, 12, 96, i)
 }
 
+/// Resolvers in three different networks (no network holds most lookups).
+fn spread() -> [Ipv4Addr; 3] {
+    [
+        Ipv4Addr::new(217, 12, 96, 15),
+        Ipv4Addr::new(198, 51, 100, 53),
+        Ipv4Addr::new(203, 0, 113, 9),
+    ]
+}
+
 /// Replays `events` watching `watch`; returns the alerts (parsed) and the raw log.
 fn alerts_for(dir: &Path, tag: &str, events: &[Event], watch: &[&str]) -> (Vec<Value>, String) {
     let pcap = dir.join(format!("{tag}.pcap"));
     scenario::write_pcap(&pcap, events).expect("write pcap");
-    let db = dir.join(format!("{tag}.db"));
     let log = dir.join(format!("{tag}.jsonl"));
+    let alerts = replay_into(&dir.join(format!("{tag}.db")), &pcap, &log, watch);
+    (alerts, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+/// Replays `pcap` into `db`, returning the alert log's alerts.
+fn replay_into(db: &Path, pcap: &Path, log: &Path, watch: &[&str]) -> Vec<Value> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dnswatch"));
     cmd.args(["replay", "--no-progress", "--db"])
-        .arg(&db)
+        .arg(db)
         .arg("--alerts")
-        .arg(&log);
+        .arg(log);
     for w in watch {
         cmd.args(["--watch", w]);
     }
-    let out = cmd.arg(&pcap).output().expect("run dnswatch");
+    let out = cmd.arg(pcap).output().expect("run dnswatch");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let alerts = text
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str(l).expect("alert json"))
-        .collect();
-    (alerts, text)
+        .collect()
 }
 
 fn kinds(alerts: &[Value]) -> Vec<String> {
@@ -62,7 +75,7 @@ fn steady_traffic_raises_nothing_over_many_seeds() {
     let dir = tempfile::tempdir().unwrap();
     let mut all = Vec::new();
     for seed in 0..12u64 {
-        let ev = scenario::steady(seed, 30, 20.0, &[q(15), q(16), q(17)], NAME, ADDR);
+        let ev = scenario::steady(seed, 30, 20.0, &spread(), NAME, ADDR);
         let (alerts, _) = alerts_for(dir.path(), &format!("steady{seed}"), &ev, &[NAME]);
         all.extend(alerts);
     }
@@ -73,31 +86,90 @@ fn steady_traffic_raises_nothing_over_many_seeds() {
     );
 }
 
+const DECOY: &str = "mail.decoy.example";
+
+/// Lookups of a decoy name by twelve resolvers in twelve networks: the
+/// population a watched name's querier shares are compared with.
+fn decoy(seed: u64, days: i64) -> Vec<Event> {
+    let many: Vec<Ipv4Addr> = (1..=12).map(|i| Ipv4Addr::new(100, 64, i, 53)).collect();
+    scenario::steady(
+        seed + 100,
+        days,
+        60.0,
+        &many,
+        DECOY,
+        Ipv4Addr::new(192, 0, 2, 80),
+    )
+}
+
+#[test]
+fn one_network_making_every_lookup_of_one_name_is_one_concentration_alert() {
+    // Three resolvers of one /24 make every lookup of the name for a month,
+    // and few of the other watched lookups: true, and said once (not once
+    // a day), with nothing else.
+    let dir = tempfile::tempdir().unwrap();
+    for seed in 0..3u64 {
+        let mut ev = scenario::steady(seed, 30, 20.0, &[q(15), q(16), q(17)], NAME, ADDR);
+        ev.extend(decoy(seed, 30));
+        ev.sort_by_key(|e| e.ts_us);
+        let (alerts, _) = alerts_for(dir.path(), &format!("one{seed}"), &ev, &[NAME, DECOY]);
+        assert_eq!(kinds(&alerts), ["concentration"], "seed {seed}");
+        assert_eq!(alerts[0]["querier"], "217.12.96.0/24");
+        assert_eq!(alerts[0]["entry"], NAME);
+        assert!(alerts[0]["evidence"]["before"].is_null());
+        let pop = alerts[0]["evidence"]["share_of_all_watched_lookups"]
+            .as_f64()
+            .unwrap();
+        assert!(pop < 0.4, "{pop}");
+    }
+}
+
+#[test]
+fn one_network_making_every_watched_lookup_is_not_news() {
+    // An office resolver: one network makes every lookup of every watched
+    // name; no name is concentrated compared with the rest.
+    let dir = tempfile::tempdir().unwrap();
+    let mut ev = scenario::steady(9, 30, 20.0, &[q(15), q(16), q(17)], NAME, ADDR);
+    ev.extend(scenario::steady(10, 30, 40.0, &[q(18), q(19)], DECOY, ADDR));
+    ev.sort_by_key(|e| e.ts_us);
+    let (alerts, _) = alerts_for(dir.path(), "office", &ev, &[NAME, DECOY]);
+    assert!(alerts.is_empty(), "{:?}", kinds(&alerts));
+}
+
 #[test]
 fn a_spike_is_a_burst_with_its_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let base = scenario::steady(1, 30, 20.0, &[q(15), q(16), q(17)], NAME, ADDR);
+    let base = scenario::steady(1, 30, 20.0, &spread(), NAME, ADDR);
     let ev = scenario::with_spike(base, 20, 14, 40, q(15), NAME, ADDR);
     let (alerts, _) = alerts_for(dir.path(), "spike", &ev, &[NAME]);
     let bursts = of_kind(&alerts, "burst");
     assert!(!bursts.is_empty(), "{:?}", kinds(&alerts));
     let spike_hour = T0 + 20 * DAY_US + 14 * HOUR_US;
-    let hourly = bursts
-        .iter()
-        .find(|a| a["window"] == "1h" && a["querier"].is_null())
-        .expect("entry-level hourly burst");
-    assert_eq!(hourly["ts"], dnswatch::time::rfc3339(spike_hour));
+    // One alert for the episode, raised live inside the hour, naming the
+    // querier that made most of it.
+    let hourly: Vec<_> = bursts.iter().filter(|a| a["window"] == "1h").collect();
+    assert_eq!(hourly.len(), 1, "{bursts:?}");
+    let hourly = hourly[0];
+    let ts = dnswatch::time::parse(hourly["ts"].as_str().unwrap()).unwrap();
+    assert!(
+        ts >= spike_hour && ts < spike_hour + HOUR_US,
+        "{}",
+        hourly["ts"]
+    );
     let ev = &hourly["evidence"];
-    assert!(ev["observed"].as_u64().unwrap() >= 40);
+    assert_eq!(ev["hour_start"], dnswatch::time::rfc3339(spike_hour));
+    assert!(ev["observed"].as_u64().unwrap() >= ev["critical_count"].as_u64().unwrap());
     assert!(ev["expected"].as_f64().unwrap() < 3.0);
     assert!(ev["p_value"].as_f64().unwrap() < 1e-6);
-    // the pair (entry, querier) series bursts too
-    assert!(bursts.iter().any(|a| a["querier"] == q(15).to_string()));
+    assert_eq!(hourly["querier"], q(15).to_string());
     // nothing but bursts (and the daily one) in an otherwise steady month
     assert!(
         alerts.iter().all(|a| a["kind"] == "burst"),
         "{:?}",
-        kinds(&alerts)
+        alerts
+            .iter()
+            .map(|a| a["message"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -121,7 +193,7 @@ fn a_silence_is_quiet_then_resumed() {
     let observed = quiet[0]["evidence"]["observed"].as_f64().unwrap();
     let expected = quiet[0]["evidence"]["expected"].as_f64().unwrap();
     assert!(observed < expected / 2.0, "{observed} vs {expected}");
-    assert!(quiet[0]["evidence"]["p_value"].as_f64().unwrap() < 1e-4);
+    assert!(quiet[0]["evidence"]["p_value"].as_f64().unwrap() < 1e-6);
     let gap = resumed[0]["evidence"]["gap_s"].as_i64().unwrap();
     assert!(gap > 2 * 86_400 && gap < 4 * 86_400, "gap {gap}");
 }
@@ -130,19 +202,28 @@ fn a_silence_is_quiet_then_resumed() {
 fn a_new_querier_after_learning() {
     let dir = tempfile::tempdir().unwrap();
     let mut ev = scenario::steady(3, 20, 20.0, &[q(15), q(16), q(17)], NAME, ADDR);
+    // Two stable weeks: no newcomer since the first day.
+    // A querier from a network never seen for this name, asking a few times
+    // that day (a single lookup from a new network is not news).
     let newcomer = Ipv4Addr::new(198, 51, 100, 7);
-    ev.push(Event::a(
-        T0 + 10 * DAY_US + 5 * HOUR_US,
-        newcomer,
-        NAME,
-        Some(ADDR),
-    ));
+    for i in 0..4 {
+        ev.push(Event::a(
+            T0 + 14 * DAY_US + (5 + i) * HOUR_US,
+            newcomer,
+            NAME,
+            Some(ADDR),
+        ));
+    }
     ev.sort_by_key(|e| e.ts_us);
     let (alerts, _) = alerts_for(dir.path(), "newq", &ev, &[NAME]);
     let nq = of_kind(&alerts, "new_querier");
     assert_eq!(nq.len(), 1, "{:?}", kinds(&alerts));
-    assert_eq!(nq[0]["querier"], newcomer.to_string());
-    assert_eq!(nq[0]["evidence"]["known_queriers"], 3);
+    assert_eq!(nq[0]["querier"], "198.51.100.0/24");
+    let e = &nq[0]["evidence"];
+    assert_eq!(e["first_querier"], newcomer.to_string());
+    assert_eq!(e["level"], "network");
+    // The three known resolvers share one /24.
+    assert_eq!(e["known_groups"], 1);
 
     // A second replay into the same database knows the querier: no re-alert.
     let pcap = dir.path().join("newq.pcap");
@@ -198,7 +279,8 @@ fn periodic_lookups_are_flagged_and_poisson_ones_are_not() {
     let p = of_kind(&alerts, "periodic");
     assert_eq!(p.len(), 1, "{:?}", kinds(&alerts));
     assert!((p[0]["evidence"]["period_s"].as_f64().unwrap() - 600.0).abs() < 1.0);
-    assert!(p[0]["evidence"]["cv"].as_f64().unwrap() < 0.05);
+    assert!(p[0]["evidence"]["occupancy"].as_f64().unwrap() > 0.9);
+    assert!(p[0]["evidence"]["p_value"].as_f64().unwrap() < 1e-9);
 
     for seed in 0..10 {
         let poisson = scenario::poisson(seed, T0, 600 * 1_000_000, 20, q(15), NAME, ADDR);
@@ -224,14 +306,61 @@ fn two_queriers_holding_almost_everything_is_concentration() {
             Some(ADDR),
         ));
     }
+    ev.extend(decoy(5, 10));
     ev.sort_by_key(|e| e.ts_us);
-    let (alerts, _) = alerts_for(dir.path(), "conc", &ev, &[NAME]);
+    let (alerts, _) = alerts_for(dir.path(), "conc", &ev, &[NAME, DECOY]);
     let c = of_kind(&alerts, "concentration");
     assert_eq!(c.len(), 1, "{:?}", kinds(&alerts));
+    // The two resolvers share a /24: one network holds almost everything.
     let e = &c[0]["evidence"];
-    assert_eq!(e["k"], 2);
+    assert_eq!(e["level"], "network");
+    assert_eq!(e["k"], 1);
+    assert_eq!(c[0]["querier"], "217.12.96.0/24");
     assert!(e["share"].as_f64().unwrap() > 0.9);
     assert!(e["n"].as_u64().unwrap() >= 30);
+    let top: Vec<&str> = e["top_addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["querier"].as_str())
+        .collect();
+    assert!(
+        top.contains(&"217.12.96.15") && top.contains(&"217.12.96.16"),
+        "{top:?}"
+    );
+}
+
+#[test]
+fn the_next_capture_into_the_same_database_keeps_the_model() {
+    // Three weeks in one capture, the next days in another, replayed one
+    // after the other into one database (or a daemon restarted): the spike
+    // on the second day of the second capture is judged against the three
+    // weeks before it, not against one day of fresh history.
+    let dir = tempfile::tempdir().unwrap();
+    let base = scenario::steady(21, 30, 40.0, &spread(), NAME, ADDR);
+    let ev = scenario::with_spike(base, 22, 14, 40, spread()[1], NAME, ADDR);
+    let cut = T0 + 21 * DAY_US;
+    let (first, second): (Vec<Event>, Vec<Event>) = ev.into_iter().partition(|e| e.ts_us < cut);
+    let (p1, p2) = (dir.path().join("weeks.pcap"), dir.path().join("days.pcap"));
+    scenario::write_pcap(&p1, &first).unwrap();
+    scenario::write_pcap(&p2, &second).unwrap();
+    let db = dir.path().join("case.db");
+    let a1 = replay_into(&db, &p1, &dir.path().join("a1.jsonl"), &[NAME]);
+    assert!(a1.is_empty(), "{:?}", kinds(&a1));
+    let a2 = replay_into(&db, &p2, &dir.path().join("a2.jsonl"), &[NAME]);
+    let spike_hour = T0 + 22 * DAY_US + 14 * HOUR_US;
+    let bursts = of_kind(&a2, "burst");
+    assert_eq!(bursts.len(), 1, "{:?}", kinds(&a2));
+    assert_eq!(
+        bursts[0]["evidence"]["hour_start"],
+        dnswatch::time::rfc3339(spike_hour)
+    );
+    assert!(bursts[0]["evidence"]["baseline_days"].as_u64().unwrap_or(0) >= 14);
+    assert_eq!(kinds(&a2), ["burst"]);
+    // The same capture replayed again into the database: its hours are not
+    // counted twice, the alerts are the same.
+    let a3 = replay_into(&db, &p2, &dir.path().join("a3.jsonl"), &[NAME]);
+    assert_eq!(kinds(&a3), kinds(&a2));
 }
 
 #[test]
@@ -270,13 +399,24 @@ fn alerts_follow_prints_alerts_as_a_replay_commits_them() {
     // An empty database to follow.
     let empty = scenario::steady(8, 1, 5.0, &[q(15)], NAME, ADDR);
     let _ = alerts_for(dir.path(), "follow", &empty, &[NAME]);
-    let mut follow = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
-        .args(["alerts", "--follow", "--format", "json", "--db"])
-        .arg(&db)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = follow.stdout.take().unwrap();
+    /// Kills the follower however the test ends (a failed assertion must
+    /// not leave it running and holding the test's output pipe).
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut follow = Kill(
+        Command::new(env!("CARGO_BIN_EXE_dnswatch"))
+            .args(["alerts", "--follow", "--format", "json", "--db"])
+            .arg(&db)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = follow.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -285,7 +425,10 @@ fn alerts_follow_prints_alerts_as_a_replay_commits_them() {
     });
     // A second replay into the same database raises an rcode change.
     let mut ev = scenario::steady(8, 2, 20.0, &[q(15)], NAME, ADDR);
-    ev.push(Event::a(T0 + 2 * DAY_US + HOUR_US, q(15), NAME, None));
+    // The name fails persistently (one NXDOMAIN alone is not a change).
+    for i in 1..4 {
+        ev.push(Event::a(T0 + 2 * DAY_US + i * HOUR_US, q(15), NAME, None));
+    }
     let (alerts, _) = alerts_for(dir.path(), "follow", &ev, &[NAME]);
     assert!(
         !of_kind(&alerts, "rcode_change").is_empty(),
@@ -295,8 +438,7 @@ fn alerts_follow_prints_alerts_as_a_replay_commits_them() {
     let line = rx
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("follow printed nothing");
-    let _ = follow.kill();
-    let _ = follow.wait();
+    drop(follow);
     let v: Value = serde_json::from_str(&line).unwrap();
     assert!(
         v["kind"].is_string() && v["ts"].is_string() && v["evidence"].is_object(),

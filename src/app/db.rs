@@ -9,11 +9,19 @@ pub(super) fn db(cmd: DbCommand) -> Result<(), ExitError> {
     let rt = |e: crate::store::StoreError| ExitError::Runtime(e.to_string());
     match cmd {
         DbCommand::Prune(a) => {
-            let mut store = SqliteStore::open(&a.db).map_err(rt)?;
             let now_us = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as i64);
-            let before = now_us - i64::from(a.older_than_days) * 86_400_000_000;
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            let before = time::days_before(now_us, a.older_than_days)
+                .filter(|_| a.older_than_days <= time::MAX_DAYS)
+                .ok_or_else(|| {
+                    ExitError::Usage(format!(
+                        "--older-than-days {}: more than {} days (100 years) is not a representable horizon; nothing deleted",
+                        a.older_than_days,
+                        time::MAX_DAYS
+                    ))
+                })?;
+            let mut store = SqliteStore::open(&a.db).map_err(rt)?;
             let n = store.prune(before).map_err(rt)?;
             println!("deleted {n} lookups before {}", time::rfc3339(before));
             Ok(())

@@ -1,12 +1,31 @@
 //! The store writer: a thread that owns the sink and commits batches, so the
 //! packet path never waits on the disk unless the queue is full.
+//!
+//! In the daemon (`keep_going`) a batch that fails for a passing reason
+//! (another process holds the write lock, the disk is full) is kept and
+//! retried, oldest first, until it commits. Kept batches are bounded by a
+//! memory cap (`storage.max_pending_mb`); only beyond it are the oldest
+//! dropped, whole, and counted. Each attempt waits at most [`LOCK_WAIT`] for
+//! the lock, so the writer keeps taking new batches off the queue and the
+//! pipeline is never held up by a lock held elsewhere.
 
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::collections::VecDeque;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::store::{Batch, Sink, StoreError};
+
+/// How long one commit attempt of the daemon waits for the write lock.
+pub const LOCK_WAIT: Duration = Duration::from_millis(250);
+/// Pause between attempts while kept batches fail.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// At shutdown, how long kept batches are still retried before they are
+/// dropped (and counted).
+const SHUTDOWN_RETRY: Duration = Duration::from_secs(20);
+/// Default cap on kept batches (`storage.max_pending_mb`).
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 128 << 20;
 
 /// Commit statistics (for metrics).
 #[derive(Debug, Default, Clone)]
@@ -19,8 +38,16 @@ pub struct WriterStats {
     pub commit_us_total: u64,
     /// Largest batch (lookups).
     pub max_batch: u64,
-    /// Batches that failed (their rows are lost; the database stays consistent).
+    /// Commit attempts that failed (a kept batch fails again at each retry).
     pub failed: u64,
+    /// Batches given up on (failed for good, or beyond the memory cap).
+    pub dropped_batches: u64,
+    /// Lookups in those batches.
+    pub dropped_lookups: u64,
+    /// Batches kept for a retry now.
+    pub pending_batches: u64,
+    /// Approximate bytes of those batches.
+    pub pending_bytes: u64,
 }
 
 /// Handle to the writer thread.
@@ -33,50 +60,184 @@ pub struct Writer {
     stats: Arc<Mutex<WriterStats>>,
 }
 
+/// The thread's state.
+struct Worker {
+    sink: Box<dyn Sink>,
+    keep_going: bool,
+    max_pending_bytes: usize,
+    kept: VecDeque<(Batch, usize)>,
+    kept_bytes: usize,
+    error: Arc<Mutex<Option<String>>>,
+    stats: Arc<Mutex<WriterStats>>,
+    /// A failure is being reported (logged once until the store recovers).
+    failing: bool,
+}
+
+impl Worker {
+    fn stats(&self) -> std::sync::MutexGuard<'_, WriterStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, e: &StoreError) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e.to_string());
+        }
+    }
+
+    fn drop_batch(&mut self, batch: &Batch, why: &str) {
+        let mut s = self.stats();
+        s.dropped_batches += 1;
+        s.dropped_lookups += batch.lookups.len() as u64;
+        drop(s);
+        tracing::error!(
+            lookups = batch.lookups.len(),
+            alerts = batch.alerts.len(),
+            "batch dropped: {why} (dnswatch_store_dropped_lookups_total)"
+        );
+    }
+
+    fn keep(&mut self, batch: Batch) {
+        let bytes = batch.approx_bytes();
+        self.kept_bytes += bytes;
+        self.kept.push_back((batch, bytes));
+        // Beyond the cap the oldest go, but never the newest: one batch is
+        // always kept whatever its size.
+        while self.kept_bytes > self.max_pending_bytes && self.kept.len() > 1 {
+            if let Some((old, b)) = self.kept.pop_front() {
+                self.kept_bytes -= b;
+                self.drop_batch(&old, "unwritten batches exceed storage.max_pending_mb");
+            }
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let (n, b) = (self.kept.len() as u64, self.kept_bytes as u64);
+        let mut s = self.stats();
+        s.pending_batches = n;
+        s.pending_bytes = b;
+    }
+
+    /// Writes kept batches oldest first; stops at the first failure.
+    /// False when the writer must stop (replay after an error).
+    fn drain(&mut self) -> bool {
+        while let Some((batch, bytes)) = self.kept.pop_front() {
+            self.kept_bytes -= bytes;
+            let t = Instant::now();
+            let res = self.sink.write(&batch);
+            let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+            match res {
+                Ok(()) => {
+                    if self.failing {
+                        self.failing = false;
+                        tracing::info!("store writes succeed again");
+                    }
+                    if self.keep_going {
+                        // The store recovered (the lock was released, space came back).
+                        *self.error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    }
+                    let mut s = self.stats();
+                    s.commits += 1;
+                    s.lookups += batch.lookups.len() as u64;
+                    s.commit_us_total += us;
+                    s.max_batch = s.max_batch.max(batch.lookups.len() as u64);
+                }
+                Err(e) => {
+                    self.stats().failed += 1;
+                    self.remember(&e);
+                    if !self.keep_going {
+                        tracing::error!(error = %e, lookups = batch.lookups.len(), "commit failed");
+                        self.publish();
+                        return false;
+                    }
+                    if e.is_transient() {
+                        if !self.failing {
+                            self.failing = true;
+                            tracing::error!(error = %e, "commit failed; keeping the batch and retrying (dnswatch_store_pending_batches)");
+                        }
+                        self.kept_bytes += bytes;
+                        self.kept.push_front((batch, bytes));
+                        break;
+                    }
+                    self.drop_batch(&batch, &format!("commit failed for good: {e}"));
+                }
+            }
+        }
+        self.publish();
+        true
+    }
+
+    fn run(mut self, rx: &Receiver<Batch>) {
+        let mut closed_at: Option<Instant> = None;
+        loop {
+            if self.kept.is_empty() {
+                match rx.recv() {
+                    Ok(b) => self.keep(b),
+                    Err(_) => return,
+                }
+            } else if closed_at.is_none() {
+                match rx.recv_timeout(RETRY_PAUSE) {
+                    Ok(b) => self.keep(b),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => closed_at = Some(Instant::now()),
+                }
+            } else {
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            // Take everything queued before writing, so senders never wait
+            // on a failing store.
+            while let Ok(b) = rx.try_recv() {
+                self.keep(b);
+            }
+            if !self.drain() {
+                return;
+            }
+            if closed_at.is_some_and(|t| t.elapsed() >= SHUTDOWN_RETRY) {
+                while let Some((b, _)) = self.kept.pop_front() {
+                    self.drop_batch(&b, "the store still fails at shutdown");
+                }
+                self.kept_bytes = 0;
+                self.publish();
+                return;
+            }
+        }
+    }
+}
+
 impl Writer {
-    /// Starts the thread. `keep_going`: on a failed commit, log and carry on
-    /// (daemon) instead of stopping (replay).
-    pub fn spawn(mut sink: Box<dyn Sink>, keep_going: bool) -> Self {
+    /// Starts the thread. `keep_going`: on a failed commit, keep the batch
+    /// and retry (daemon) instead of stopping (replay); kept batches are
+    /// capped at [`DEFAULT_MAX_PENDING_BYTES`].
+    pub fn spawn(sink: Box<dyn Sink>, keep_going: bool) -> Self {
+        Self::spawn_capped(sink, keep_going, DEFAULT_MAX_PENDING_BYTES)
+    }
+
+    /// [`Writer::spawn`] with a cap on the bytes of kept batches.
+    pub fn spawn_capped(
+        mut sink: Box<dyn Sink>,
+        keep_going: bool,
+        max_pending_bytes: usize,
+    ) -> Self {
         let (tx, rx) = sync_channel::<Batch>(4);
         let error = Arc::new(Mutex::new(None));
         let stats = Arc::new(Mutex::new(WriterStats::default()));
-        let (err2, stats2) = (error.clone(), stats.clone());
+        if keep_going {
+            sink.set_lock_wait(LOCK_WAIT);
+        }
+        let worker = Worker {
+            sink,
+            keep_going,
+            max_pending_bytes,
+            kept: VecDeque::new(),
+            kept_bytes: 0,
+            error: error.clone(),
+            stats: stats.clone(),
+            failing: false,
+        };
         let handle = std::thread::Builder::new()
             .name("dnswatch-store".into())
-            .spawn(move || {
-                for batch in rx {
-                    let t = Instant::now();
-                    let res: Result<(), StoreError> = sink.write(&batch);
-                    let us = t.elapsed().as_micros() as u64;
-                    let mut s = stats2.lock().unwrap_or_else(|p| p.into_inner());
-                    match res {
-                        Ok(()) => {
-                            if keep_going {
-                                // The store recovered (e.g. disk space came back).
-                                let mut slot = err2.lock().unwrap_or_else(|p| p.into_inner());
-                                if slot.take().is_some() {
-                                    tracing::info!("store writes succeed again");
-                                }
-                            }
-                            s.commits += 1;
-                            s.lookups += batch.lookups.len() as u64;
-                            s.commit_us_total += us;
-                            s.max_batch = s.max_batch.max(batch.lookups.len() as u64);
-                        }
-                        Err(e) => {
-                            s.failed += 1;
-                            tracing::error!(error = %e, lookups = batch.lookups.len(), "commit failed; batch dropped");
-                            let mut slot = err2.lock().unwrap_or_else(|p| p.into_inner());
-                            if slot.is_none() {
-                                *slot = Some(e.to_string());
-                            }
-                            if !keep_going {
-                                return;
-                            }
-                        }
-                    }
-                }
-            })
+            .spawn(move || worker.run(&rx))
             .ok();
         Self {
             keep_going,
@@ -87,7 +248,7 @@ impl Writer {
         }
     }
 
-    /// Queues a batch (blocks while the writer is behind).
+    /// Queues a batch (blocks only while the writer thread is busy taking it).
     pub fn send(&self, batch: Batch) -> Result<(), String> {
         if !self.keep_going {
             if let Some(e) = self.failed() {

@@ -1,8 +1,10 @@
-//! Packet sources: capture files (pcap/pcapng through libpcap) and live
-//! interfaces. [`PacketSource`] is the seam a dnstap input slots into.
+//! Packet sources: capture files (pcap/pcapng, our own streaming reader)
+//! and live interfaces (libpcap). [`PacketSource`] is the seam a dnstap
+//! input slots into.
 
 pub mod file;
 pub mod live;
+pub mod reader;
 
 use std::path::PathBuf;
 
@@ -10,20 +12,23 @@ use thiserror::Error;
 
 use crate::decode::LinkType;
 
-/// Capture failures.
+/// Capture failures. Only [`CaptureError::Damaged`] lets a replay go on
+/// with exit status 0 (the damaged tail is reported); every other error
+/// makes it fail.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum CaptureError {
-    /// The file could not be opened as a capture.
-    #[error("{path}: not a readable pcap or pcapng capture: {reason}")]
+    /// The file could not be opened, or is not a capture.
+    #[error("{}: not a readable pcap or pcapng capture: {reason}", path.display())]
     Open {
         /// File.
         path: PathBuf,
-        /// libpcap's reason.
+        /// Why.
         reason: String,
     },
-    /// The file ends (or breaks) in the middle of a record.
-    #[error("{path}: capture damaged at byte offset {offset} after {packets} packets ({lost} bytes not readable): {reason}")]
+    /// The file ends (or breaks) in the middle of a record: what follows
+    /// cannot be trusted.
+    #[error("{}: capture damaged at byte offset {offset} after {packets} packets ({lost} bytes not readable): {reason}", path.display())]
     Damaged {
         /// File.
         path: PathBuf,
@@ -33,8 +38,33 @@ pub enum CaptureError {
         packets: u64,
         /// Bytes from the offset to the end of the file.
         lost: u64,
-        /// libpcap's reason.
+        /// What is wrong.
         reason: String,
+    },
+    /// A well-formed record that cannot be read (a pcapng section of an
+    /// unknown version, a timestamp resolution out of range).
+    #[error("{}: cannot read the record at byte offset {offset} after {packets} packets: {reason}", path.display())]
+    Unsupported {
+        /// File.
+        path: PathBuf,
+        /// Byte offset of the record.
+        offset: u64,
+        /// Packets read before it.
+        packets: u64,
+        /// What it is.
+        reason: String,
+    },
+    /// The operating system failed to read the file.
+    #[error("{}: read error at byte offset {offset} after {packets} packets: {source}", path.display())]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Byte offset of the record being read.
+        offset: u64,
+        /// Packets read before it.
+        packets: u64,
+        /// The error.
+        source: std::io::Error,
     },
     /// An interface could not be opened.
     #[error("cannot capture on {iface}: {reason}")]
@@ -67,6 +97,14 @@ pub trait PacketSource {
     /// The next frame; `Ok(None)` at the end of a file (or on a read timeout
     /// of a live capture).
     fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;
+}
+
+impl CaptureError {
+    /// Whether this is damage to the file's tail (reported; a replay goes
+    /// on and exits 0), rather than a failure to read.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Self::Damaged { .. })
+    }
 }
 
 /// µs since the epoch from a libpcap timeval.

@@ -15,6 +15,25 @@ use crate::alert::Alert;
 use crate::lookup::Lookup;
 use crate::pipeline::HourRow;
 
+/// Default permissions of files dnswatch creates (database, its WAL and
+/// shared-memory files, alert log): owner read-write, group read, nothing
+/// for others, since they hold querier addresses.
+pub const DEFAULT_FILE_MODE: u32 = 0o640;
+
+static FILE_MODE: std::sync::atomic::AtomicU32 =
+    std::sync::atomic::AtomicU32::new(DEFAULT_FILE_MODE);
+
+/// Permissions for files dnswatch creates from now on (`storage.file_mode`);
+/// the process umask can only remove bits.
+pub fn set_file_mode(mode: u32) {
+    FILE_MODE.store(mode & 0o666, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Permissions for new files (see [`set_file_mode`]).
+pub fn file_mode() -> u32 {
+    FILE_MODE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Store failures.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -45,12 +64,36 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The database file could not be created.
+    #[error("cannot create database {path}: {source}")]
+    Create {
+        /// Database path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// A statement failed.
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
     /// Encoding a row failed.
     #[error("cannot encode row: {0}")]
     Encode(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    /// True for failures that go away by themselves: another process holds
+    /// the write lock, or the disk is full. A batch that failed so is worth
+    /// keeping and retrying; any other failure would fail again.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            Self::Sql(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+                f.code,
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::DiskFull
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// What a sink writes at once.
@@ -69,6 +112,44 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Approximate heap and inline size (for the writer's memory cap).
+    pub fn approx_bytes(&self) -> usize {
+        let lookups: usize = self
+            .lookups
+            .iter()
+            .map(|l| {
+                std::mem::size_of::<Lookup>()
+                    + l.entry.len()
+                    + l.also.iter().map(|a| a.len() + 24).sum::<usize>()
+                    + l.transport.len()
+                    + l.qname.len()
+                    + l.qtype.len()
+                    + l.qclass.len()
+                    + l.flags.len()
+                    + l.rcode.as_ref().map_or(0, String::len)
+                    + l.answers
+                        .iter()
+                        .map(|a| {
+                            std::mem::size_of_val(a) + a.name.len() + a.rtype.len() + a.data.len()
+                        })
+                        .sum::<usize>()
+                    + l.ecs.as_ref().map_or(0, String::len)
+                    + l.source.len()
+            })
+            .sum();
+        let hourly: usize = self
+            .hourly
+            .iter()
+            .map(|h| std::mem::size_of::<HourRow>() + h.metric.len())
+            .sum();
+        let alerts: usize = self
+            .alerts
+            .iter()
+            .map(|a| std::mem::size_of::<Alert>() + a.message.len() + a.evidence.to_string().len())
+            .sum();
+        std::mem::size_of::<Self>() + lookups + hourly + alerts
+    }
+
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.lookups.is_empty()
@@ -81,6 +162,11 @@ impl Batch {
 
 /// A destination for batches.
 pub trait Sink: Send {
-    /// Writes one batch atomically.
+    /// Writes one batch atomically. An error means nothing of the batch was
+    /// written (so it may be retried).
     fn write(&mut self, batch: &Batch) -> Result<(), StoreError>;
+
+    /// How long one write waits for a lock held by someone else before it
+    /// fails (the daemon's writer waits briefly and retries itself).
+    fn set_lock_wait(&mut self, _wait: std::time::Duration) {}
 }

@@ -105,6 +105,35 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Creates the database file with [`super::file_mode`] when it does not
+/// exist, before SQLite would create it 0644. SQLite gives the WAL and
+/// shared-memory files the database file's permissions.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(super::file_mode())
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Ok(m) = std::fs::metadata(path) {
+                if m.permissions().mode() & 0o004 != 0 {
+                    tracing::warn!(path = %path.display(), mode = format!("{:04o}", m.permissions().mode() & 0o7777), "the database is readable by every local user; chmod o-r it (new files are created with storage.file_mode)");
+                }
+            }
+            Ok(())
+        }
+        // A missing directory and the like: let SQLite say what is wrong.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Filters for [`SqliteStore::lookups`].
 #[derive(Clone, Debug, Default)]
 pub struct LookupFilter {
@@ -127,6 +156,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             source,
         };
+        create_private(path)?;
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(open_err)?;
@@ -400,9 +430,37 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// What earlier runs learnt, for the detectors.
-    pub fn preload(&self) -> Result<crate::detect::Preload, StoreError> {
+    /// What earlier runs learnt, for the detectors: known queriers and
+    /// names, and the hourly lookups of each entry (by the entry that
+    /// matched and every further entry in `also`) over the last
+    /// `history_days` before the newest lookup.
+    pub fn preload(&self, history_days: i64) -> Result<crate::detect::Preload, StoreError> {
         let mut p = crate::detect::Preload::default();
+        let newest: Option<i64> =
+            self.conn
+                .query_row("SELECT max(ts_us) FROM lookups", [], |r| r.get(0))?;
+        if let Some(newest) = newest {
+            let from = newest.saturating_sub(history_days.saturating_mul(86_400_000_000));
+            let mut stmt = self.conn.prepare(
+                "SELECT e, h, count(*) FROM (
+                   SELECT entry AS e, ts_us / 3600000000 AS h FROM lookups WHERE ts_us >= ?1
+                   UNION ALL
+                   SELECT j.value, l.ts_us / 3600000000 FROM lookups l, json_each(l.also) j
+                    WHERE l.ts_us >= ?1 AND l.also != '[]'
+                 ) GROUP BY e, h ORDER BY e, h",
+            )?;
+            let rows = stmt.query_map([from], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (e, h, c) = row?;
+                p.hours.push((e, h, u64::try_from(c).unwrap_or(0)));
+            }
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT entry, querier, first_seen_us, last_seen_us, count FROM querier_summary ORDER BY entry, querier")?;
@@ -429,11 +487,22 @@ impl SqliteStore {
         Ok(p)
     }
 
-    /// Deletes lookups older than `before_us`; summaries and state are kept.
+    /// Deletes lookups older than `before_us`, and the per-querier and
+    /// per-name summaries last seen before it; alerts, hourly counters and
+    /// detector state are kept. Returns the number of lookups deleted.
     pub fn prune(&mut self, before_us: i64) -> Result<usize, StoreError> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM lookups WHERE ts_us < ?", [before_us])?)
+        let tx = self.conn.transaction()?;
+        let n = tx.execute("DELETE FROM lookups WHERE ts_us < ?", [before_us])?;
+        tx.execute(
+            "DELETE FROM querier_summary WHERE last_seen_us < ?",
+            [before_us],
+        )?;
+        tx.execute(
+            "DELETE FROM name_summary WHERE last_seen_us < ?",
+            [before_us],
+        )?;
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Row counts, span and size, as (label, value) pairs.
@@ -583,6 +652,24 @@ impl Sink for SqliteStore {
             }
         }
         tx.commit()?;
+        // Retention and scrubbing run after the commit: their failure (say,
+        // a lock held elsewhere) must not fail the batch, which is already
+        // written; they are asked for again at the next period.
+        if let Err(e) = self.maintain(batch) {
+            tracing::warn!(error = %e, "retention or scrubbing postponed");
+        }
+        Ok(())
+    }
+
+    fn set_lock_wait(&mut self, wait: Duration) {
+        if let Err(e) = self.conn.busy_timeout(wait) {
+            tracing::debug!(error = %e, "cannot set the busy timeout");
+        }
+    }
+}
+
+impl SqliteStore {
+    fn maintain(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if let Some((before, fields)) = &batch.scrub_before {
             for (field, reset) in crate::config::SCRUBBABLE {
                 if fields.iter().any(|f| f == field) {
@@ -601,6 +688,23 @@ impl Sink for SqliteStore {
                 "DELETE FROM lookups WHERE id IN (SELECT id FROM lookups WHERE ts_us < ? ORDER BY ts_us LIMIT 20000)",
                 [before],
             )?;
+            // Summaries too: a querier or name not seen within the horizon
+            // is forgotten (and looks new when it comes back).
+            for table in ["querier_summary", "name_summary"] {
+                let key = if table == "querier_summary" {
+                    "querier"
+                } else {
+                    "qname"
+                };
+                // Table and column names are the fixed ones above.
+                self.conn.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE (entry, {key}) IN
+                         (SELECT entry, {key} FROM {table} WHERE last_seen_us < ?1 LIMIT 20000)"
+                    ),
+                    [before],
+                )?;
+            }
         }
         Ok(())
     }

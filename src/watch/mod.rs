@@ -42,6 +42,32 @@ pub struct Watchlist {
     v6: FxHashMap<(u8, u128), u32>,
 }
 
+/// Builds a [`Watchlist`] entry by entry in linear time (for callers that
+/// need to know which entry of which source failed).
+#[derive(Debug, Default)]
+pub struct WatchlistBuilder {
+    list: Watchlist,
+    seen: FxHashSet<Box<str>>,
+}
+
+impl WatchlistBuilder {
+    /// Adds an entry (duplicates are ignored).
+    pub fn add(&mut self, raw: &str) -> Result<(), WatchError> {
+        self.list.add(raw, &mut self.seen)
+    }
+
+    /// The compiled list.
+    pub fn finish(self) -> Watchlist {
+        let mut w = self.list;
+        w.v4_lens.sort_unstable_by(|a, b| b.cmp(a));
+        w.v4_lens.dedup();
+        w.v6_lens.sort_unstable_by(|a, b| b.cmp(a));
+        w.v6_lens.dedup();
+        w.entries.shrink_to_fit();
+        w
+    }
+}
+
 /// The result of matching: which entry matched (its text is [`Watchlist::entry`]).
 pub type EntryId = u32;
 
@@ -61,6 +87,24 @@ fn parse_prefix(s: &str) -> Option<(IpAddr, u8)> {
         None => max,
     };
     Some((addr, len))
+}
+
+/// A Unicode name entry in IDNA A-labels (`bücher.example` →
+/// `xn--bcher-kva.example`), keeping a leading `*.` or `=`; ASCII entries
+/// unchanged. `None` when it is not a valid internationalised name.
+pub fn to_a_labels(text: &str) -> Option<String> {
+    if text.is_ascii() {
+        return Some(text.to_string());
+    }
+    let (prefix, name) = if let Some(rest) = text.strip_prefix("*.") {
+        ("*.", rest)
+    } else if let Some(rest) = text.strip_prefix('=') {
+        ("=", rest)
+    } else {
+        ("", text)
+    };
+    let ascii = idna::domain_to_ascii(name.trim_end_matches('.')).ok()?;
+    (!ascii.is_empty()).then(|| format!("{prefix}{ascii}"))
 }
 
 fn mask4(a: u32, len: u8) -> u32 {
@@ -90,18 +134,16 @@ impl Watchlist {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut w = Self::default();
+        let mut b = WatchlistBuilder::default();
         for raw in entries {
-            w.add(raw.as_ref())?;
+            b.add(raw.as_ref())?;
         }
-        w.v4_lens.sort_unstable_by(|a, b| b.cmp(a));
-        w.v4_lens.dedup();
-        w.v6_lens.sort_unstable_by(|a, b| b.cmp(a));
-        w.v6_lens.dedup();
-        Ok(w)
+        Ok(b.finish())
     }
 
-    fn add(&mut self, raw: &str) -> Result<(), WatchError> {
+    /// Adds one entry; `seen` holds the texts added so far (duplicates are
+    /// skipped in O(1), so a build is linear in the number of entries).
+    fn add(&mut self, raw: &str, seen: &mut FxHashSet<Box<str>>) -> Result<(), WatchError> {
         let text = raw.trim();
         let err = |reason| WatchError {
             entry: raw.to_string(),
@@ -110,9 +152,28 @@ impl Watchlist {
         if text.is_empty() {
             return Err(err("empty entry"));
         }
-        if self.entries.iter().any(|e| e == text) {
+        if seen.contains(text) {
             return Ok(());
         }
+        let ascii =
+            to_a_labels(text).ok_or_else(|| err("not a valid internationalised domain name"))?;
+        if ascii != text && seen.contains(ascii.as_str()) {
+            seen.insert(text.into());
+            return Ok(());
+        }
+        self.add_new(&ascii, &err)?;
+        seen.insert(text.into());
+        if ascii != text {
+            seen.insert(ascii.into());
+        }
+        Ok(())
+    }
+
+    fn add_new(
+        &mut self,
+        text: &str,
+        err: &dyn Fn(&'static str) -> WatchError,
+    ) -> Result<(), WatchError> {
         let id = self.entries.len() as u32;
         if text == "." {
             self.everything = Some(id);
