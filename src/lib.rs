@@ -39,6 +39,7 @@ pub mod lookup;
 pub mod pipeline;
 pub mod privacy;
 pub mod privileges;
+pub mod report;
 pub mod store;
 pub mod time;
 pub mod watch;

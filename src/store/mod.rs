@@ -5,6 +5,7 @@
 //! pipeline hands over [`Batch`]es; a sink writes each batch atomically, so a
 //! crash loses at most the batch being written.
 
+pub mod query;
 pub mod sqlite;
 
 use std::path::PathBuf;

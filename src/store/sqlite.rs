@@ -93,7 +93,8 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// An open dnswatch database.
 pub struct SqliteStore {
-    conn: Connection,
+    /// Visible to the store's other modules ([`super::query`]) only.
+    pub(super) conn: Connection,
     path: PathBuf,
 }
 
@@ -261,11 +262,6 @@ impl SqliteStore {
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The underlying connection (for detector state and reports).
-    pub fn conn(&self) -> &Connection {
-        &self.conn
     }
 
     /// Lookups matching `filter`, oldest first.
@@ -773,7 +769,7 @@ mod tests {
         assert_eq!(got.len(), 4);
         assert_eq!(got[0], lookup(5, "192.0.2.2"));
         let (first, last, n): (i64, i64, i64) = s
-            .conn()
+            .conn
             .query_row(
                 "SELECT first_seen_us, last_seen_us, count FROM querier_summary WHERE querier = '192.0.2.1'",
                 [],
