@@ -24,16 +24,17 @@ use std::sync::mpsc::{
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::app::writer::Writer;
-use crate::app::{setup, ExitError};
 use crate::capture::live::{default_filter, LiveConfig, LiveSource};
 use crate::capture::PacketSource;
 use crate::cli::RunArgs;
+use crate::config::setup;
 use crate::config::Config;
 use crate::decode::LinkType;
 use crate::detect::DetectorConfig;
+use crate::exit::ExitError;
 use crate::flow::Flow;
 use crate::store::sqlite::SqliteStore;
+use crate::store::writer::Writer;
 use crate::watch::Watchlist;
 
 /// One captured packet on its way to the pipeline.
@@ -186,7 +187,7 @@ type MetricsText = Arc<Mutex<String>>;
 fn render_metrics(
     flow: &Flow,
     ifaces: &[(String, Arc<IfaceCounters>)],
-    store: &crate::app::writer::WriterStats,
+    store: &crate::store::writer::WriterStats,
 ) -> String {
     let mut m = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {

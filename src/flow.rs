@@ -5,12 +5,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::alert::{Alert, AlertLog};
-use crate::app::writer::{Writer, WriterStats};
+use crate::alert::AlertLog;
 use crate::config::Config;
 use crate::decode::ErrorKind;
-use crate::detect::{Engine, Preload};
+use crate::detect::Engine;
+use crate::model::Alert;
+use crate::model::Preload;
 use crate::pipeline::Pipeline;
+use crate::store::writer::{Writer, WriterStats};
 use crate::store::Batch;
 use crate::watch::Watchlist;
 
@@ -165,7 +167,7 @@ impl Flow {
             id: String::new(),
             ts_us: now,
             kind: "state_evicted".into(),
-            severity: crate::alert::Severity::Warning,
+            severity: crate::model::Severity::Warning,
             entry: "*".into(),
             entries: Vec::new(),
             name: String::new(),
@@ -208,7 +210,7 @@ impl Flow {
         self.batch.lookups.extend(lookups);
     }
 
-    fn pseudonymise(&self, lookups: &mut [crate::lookup::Lookup]) {
+    fn pseudonymise(&self, lookups: &mut [crate::model::Lookup]) {
         let Some(pan) = &self.pan else {
             return;
         };

@@ -10,7 +10,7 @@ use crate::decode::{Datagram, DecodeConfig, Decoder, ErrorKind, LinkType};
 use crate::dns::pairing::{qname_hash, PairKey, Pairing, PendingQuery, WatchedQuery};
 use crate::dns::wire::{self, NameBuf, WireError};
 use crate::dns::{self, parse, Flags, Message};
-use crate::lookup::Lookup;
+use crate::model::{HourRow, Lookup};
 use crate::watch::Watchlist;
 
 /// Pipeline settings.
@@ -54,18 +54,6 @@ pub struct DnsStats {
     pub unsolicited: u64,
     /// DNS decode errors by kind (indices of [`ErrorKind`]).
     pub errors: [u64; ErrorKind::COUNT],
-}
-
-/// One row of the hourly traffic counters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HourRow {
-    /// Start of the hour (µs since the epoch).
-    pub hour_us: i64,
-    /// Metric name (`packets`, `messages`, `queries`, `responses`,
-    /// `rcode_NXDOMAIN`, `decode_errors`, ...).
-    pub metric: String,
-    /// Count.
-    pub value: u64,
 }
 
 const HOUR_US: i64 = 3_600_000_000;

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::writer::Writer;
 use super::{setup, ExitError};
 use crate::capture::file::{FileSource, BUFFER};
 use crate::capture::{CaptureError, PacketSource};
 use crate::cli::ReplayArgs;
 use crate::flow::Flow;
 use crate::store::sqlite::SqliteStore;
+use crate::store::writer::Writer;
 
 /// A file that could not be read to its end.
 struct Damage {

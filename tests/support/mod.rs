@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dnswatch::capture::file::FileSource;
 use dnswatch::capture::PacketSource;
-use dnswatch::lookup::Lookup;
+use dnswatch::model::Lookup;
 use dnswatch::pipeline::{Pipeline, PipelineConfig};
 use dnswatch::watch::Watchlist;
 
