@@ -180,7 +180,7 @@ fn store_writer_recovers_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = Mount::tmpfs(&dir.path().join("w"), "size=1m");
     let store = SqliteStore::open(&mnt.0.join("w.db")).unwrap();
-    let writer = Writer::spawn(Box::new(store), true);
+    let writer = Writer::spawn(Box::new(store), true).unwrap();
     let (pcap, total) = busy_capture(dir.path(), 2, 2000.0);
     let lookups = support::replay_lookups(&[pcap.as_path()], &[NAME]);
     assert_eq!(lookups.len() as i64, total);
@@ -508,7 +508,7 @@ fn a_write_lock_held_for_7_s_loses_nothing_and_never_blocks_the_sender() {
     use dnswatch::store::{sqlite::SqliteStore, Batch};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("l.db");
-    let writer = Writer::spawn(Box::new(SqliteStore::open(&db).unwrap()), true);
+    let writer = Writer::spawn(Box::new(SqliteStore::open(&db).unwrap()), true).unwrap();
     let batches = batches(dir.path(), 20);
     let want: usize = batches.iter().map(Vec::len).sum();
     let locker = rusqlite::Connection::open(&db).unwrap();
@@ -561,7 +561,8 @@ fn kept_batches_beyond_the_memory_cap_are_dropped_oldest_first_and_counted() {
         Box::new(SqliteStore::open(&db).unwrap()),
         true,
         bytes * 7 / 2,
-    );
+    )
+    .unwrap();
     let locker = rusqlite::Connection::open(&db).unwrap();
     locker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let last: Vec<String> = batches[7..]
@@ -857,7 +858,7 @@ fn retention_prunes_summaries_last_seen_before_the_horizon() {
         .unwrap();
         assert_eq!(summary_rows(&db), (20, 2));
         if daemon {
-            let w = Writer::spawn(Box::new(store), true);
+            let w = Writer::spawn(Box::new(store), true).unwrap();
             w.send(Batch {
                 prune_before: Some(horizon),
                 ..Batch::default()

@@ -44,3 +44,44 @@ impl AlertSink for TracingSink {
         }
     }
 }
+
+impl AlertSink for AlertLog {
+    fn emit(&mut self, alerts: &[Alert]) {
+        // A failure is logged once and counted by the log itself; the lines
+        // wait for a retry.
+        let _ = self.write(alerts);
+    }
+
+    fn retry(&mut self) {
+        let _ = AlertLog::retry(self);
+    }
+
+    fn reopen(&mut self) -> Result<(), String> {
+        AlertLog::reopen(self)
+            .map_err(|e| format!("reopening alert log {}: {e}", self.path().display()))
+    }
+
+    fn stats(&self) -> Option<AlertLogStats> {
+        Some(AlertLog::stats(self))
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        if let Err(e) = self.flush() {
+            let st = AlertLog::stats(self);
+            return Err(format!(
+                "alert log {}: {} alerts could not be written ({e}); {} were dropped from the log earlier; all alerts are in the database",
+                self.path().display(),
+                st.pending,
+                st.dropped
+            ));
+        }
+        let dropped = AlertLog::stats(self).dropped;
+        if dropped > 0 {
+            return Err(format!(
+                "alert log {}: {dropped} alerts were dropped from the log while it failed; all alerts are in the database",
+                self.path().display()
+            ));
+        }
+        Ok(())
+    }
+}

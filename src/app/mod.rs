@@ -16,7 +16,7 @@ pub use crate::exit::ExitError;
 pub fn run(cli: Cli) -> Result<(), ExitError> {
     match cli.command {
         Command::Replay(args) => replay::replay(args),
-        Command::Run(args) => crate::daemon::run(args),
+        Command::Run(args) => crate::daemon::run(args).map_err(ExitError::from),
         Command::Lookups(args) => lookups::lookups(args),
         Command::Alerts(args) => alerts::alerts(args),
         Command::Report(args) => report::report(args),
