@@ -27,6 +27,9 @@
 //! lookups — a name and its watched address — are merged and carry every
 //! entry in `entries`), suppression keyed by kind, entries, name and querier,
 //! and a stable `id`.
+//!
+//! Size: the engine (linking, suppression, preload, the detector loop) is
+//! one state machine of about 800 lines; each detector lives in its own file.
 
 pub mod answers;
 pub mod burst;

@@ -160,4 +160,11 @@ pub trait Sink: Send {
     /// How long one write waits for a lock held by someone else before it
     /// fails (the daemon's writer waits briefly and retries itself).
     fn set_lock_wait(&mut self, _wait: std::time::Duration) {}
+
+    /// What earlier runs left for the detectors: queriers and names seen,
+    /// and the last `history_days` of hourly lookups per entry. A sink that
+    /// cannot read back returns nothing (the detectors learn afresh).
+    fn preload(&self, _history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        Ok(crate::model::Preload::default())
+    }
 }

@@ -566,6 +566,10 @@ impl SqliteStore {
 }
 
 impl Sink for SqliteStore {
+    fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        SqliteStore::preload(self, history_days)
+    }
+
     fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
