@@ -117,6 +117,8 @@ pub struct CaptureSection {
     pub immediate_mode: bool,
     /// Packets queued between capture threads and the pipeline.
     pub queue_packets: usize,
+    /// Sensor name recorded on every lookup; empty means the host name.
+    pub sensor: String,
 }
 
 impl Default for CaptureSection {
@@ -130,6 +132,7 @@ impl Default for CaptureSection {
             promiscuous: false,
             immediate_mode: true,
             queue_packets: 65_536,
+            sensor: String::new(),
         }
     }
 }
@@ -272,14 +275,7 @@ impl Default for PrivacySection {
     }
 }
 
-/// Fields `[privacy] scrub_fields` may name, with the value they are reset to.
-pub const SCRUBBABLE: &[(&str, &str)] = &[
-    ("ecs", "NULL"),
-    ("querier_port", "0"),
-    ("server_port", "0"),
-    ("source", "''"),
-    ("answers", "'[]'"),
-];
+pub use crate::store::SCRUBBABLE;
 
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
@@ -685,6 +681,18 @@ impl Config {
         Ok(b.finish())
     }
 
+    /// The sensor name: `capture.sensor`, else the host name.
+    pub fn sensor(&self) -> String {
+        if self.raw.capture.sensor.is_empty() {
+            rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            self.raw.capture.sensor.clone()
+        }
+    }
+
     /// Pipeline settings.
     pub fn pipeline(&self) -> PipelineConfig {
         let l = &self.raw.limits;
@@ -700,8 +708,55 @@ impl Config {
             },
             response_timeout_us: s(l.response_timeout_s),
             max_pending: l.max_pending_queries,
+            sensor: self.sensor(),
         }
     }
+}
+
+/// Config, watch list and paths resolved from the shared options.
+#[derive(Debug)]
+pub struct Setup {
+    /// The configuration with command-line overrides applied.
+    pub config: Config,
+    /// The compiled watch list.
+    pub watch: Watchlist,
+    /// SQLite database path.
+    pub db: std::path::PathBuf,
+    /// Alert log path, if any.
+    pub alerts: Option<std::path::PathBuf>,
+}
+
+/// Resolves config file, command-line overrides, watch list and paths
+/// (a usage error, exit 2, when any of them is wrong).
+pub fn setup(common: &crate::cli::CommonArgs) -> Result<Setup, crate::exit::ExitError> {
+    let usage = |e: ConfigError| crate::exit::ExitError::Usage(e.to_string());
+    let mut config = match &common.config {
+        Some(path) => Config::load(path).map_err(usage)?,
+        None => Config::default(),
+    };
+    if !common.ports.is_empty() {
+        config.raw.capture.dns_ports = common.ports.clone();
+    }
+    if let Some(sensor) = &common.sensor {
+        config.raw.capture.sensor = sensor.clone();
+    }
+    crate::files::set_file_mode(config.file_mode().map_err(usage)?);
+    let watch = config.watchlist(&common.watch).map_err(usage)?;
+    let db = common
+        .db
+        .clone()
+        .or_else(|| config.raw.storage.database.clone())
+        .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_DB));
+    let alerts = common
+        .alerts
+        .clone()
+        .or_else(|| config.raw.alerts.log.clone());
+    Ok(Setup {
+        config,
+        watch,
+        db,
+        alerts,
+    })
 }
 
 #[cfg(test)]

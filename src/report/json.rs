@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use super::{day_date, per_day, share, Events, Report, CAVEAT, HOUR};
-use crate::alert::Alert;
 use crate::detect::Periodicity;
+use crate::model::Alert;
 use crate::time;
 
 fn opt_time(us: Option<i64>) -> Value {

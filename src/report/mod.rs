@@ -25,9 +25,9 @@ use std::path::PathBuf;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::alert::Alert;
 use crate::detect::{periodicity, Periodicity};
-use crate::lookup::Lookup;
+use crate::model::Alert;
+use crate::model::Lookup;
 use crate::store::sqlite::{LookupFilter, SqliteStore};
 use crate::store::StoreError;
 use crate::time;

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{day_date, short, Events, QuerierRow, Report, ReportError, DAY};
-use crate::alert::Alert;
+use crate::model::Alert;
 use crate::time;
 
 /// At most this many columns in the SVG (days are aggregated beyond it).

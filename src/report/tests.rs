@@ -102,7 +102,7 @@ fn alert(ts: i64, kind: &str, evidence: Value) -> Alert {
         id: String::new(),
         ts_us: ts,
         kind: kind.into(),
-        severity: crate::alert::Severity::Warning,
+        severity: crate::model::Severity::Warning,
         entry: "x".into(),
         entries: vec!["x".into()],
         name: "x".into(),
@@ -138,6 +138,7 @@ fn extreme_timestamps_do_not_panic() {
             query_seen: true,
             answered: k != 4,
             source: String::new(),
+            sensor: String::new(),
         });
     }
     let mut queriers: Vec<QuerierRow> = std::mem::take(&mut acc.queriers).into_values().collect();
