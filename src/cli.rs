@@ -132,6 +132,10 @@ pub struct CommonArgs {
     /// DNS port; repeat for several (overrides capture.dns_ports; default 53).
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
+    /// Sensor name recorded on every lookup (overrides capture.sensor;
+    /// default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
 }
 
 /// `replay`.

@@ -117,6 +117,8 @@ pub struct CaptureSection {
     pub immediate_mode: bool,
     /// Packets queued between capture threads and the pipeline.
     pub queue_packets: usize,
+    /// Sensor name recorded on every lookup; empty means the host name.
+    pub sensor: String,
 }
 
 impl Default for CaptureSection {
@@ -130,6 +132,7 @@ impl Default for CaptureSection {
             promiscuous: false,
             immediate_mode: true,
             queue_packets: 65_536,
+            sensor: String::new(),
         }
     }
 }
@@ -685,6 +688,18 @@ impl Config {
         Ok(b.finish())
     }
 
+    /// The sensor name: `capture.sensor`, else the host name.
+    pub fn sensor(&self) -> String {
+        if self.raw.capture.sensor.is_empty() {
+            rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            self.raw.capture.sensor.clone()
+        }
+    }
+
     /// Pipeline settings.
     pub fn pipeline(&self) -> PipelineConfig {
         let l = &self.raw.limits;
@@ -700,6 +715,7 @@ impl Config {
             },
             response_timeout_us: s(l.response_timeout_s),
             max_pending: l.max_pending_queries,
+            sensor: self.sensor(),
         }
     }
 }

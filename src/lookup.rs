@@ -49,6 +49,10 @@ pub struct Lookup {
     pub answered: bool,
     /// Provenance: `file#packet` or `iface:NAME#packet`.
     pub source: String,
+    /// The sensor that saw it (`--sensor`, `capture.sensor`, a dnstap
+    /// identity; default: the host name).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sensor: String,
 }
 
 impl Lookup {

@@ -22,6 +22,8 @@ pub struct PipelineConfig {
     pub response_timeout_us: i64,
     /// Cap on queries waiting for a response.
     pub max_pending: usize,
+    /// Sensor name recorded on every lookup (sources may override it).
+    pub sensor: String,
 }
 
 impl Default for PipelineConfig {
@@ -30,6 +32,7 @@ impl Default for PipelineConfig {
             decode: DecodeConfig::default(),
             response_timeout_us: 5_000_000,
             max_pending: 100_000,
+            sensor: String::new(),
         }
     }
 }
@@ -86,7 +89,8 @@ struct DnsStage {
     name: NameBuf,
     source: u32,
     frame: u64,
-    sources: Vec<String>,
+    sources: Vec<Source>,
+    sensor: String,
     stats: DnsStats,
     out: Vec<Lookup>,
 }
@@ -114,6 +118,7 @@ impl Pipeline {
                 source: 0,
                 frame: 0,
                 sources: Vec::new(),
+                sensor: cfg.sensor.clone(),
                 stats: DnsStats::default(),
                 out: Vec::new(),
             },
@@ -140,9 +145,21 @@ impl Pipeline {
 
     /// Starts a new packet source (file or interface); `name` is used in provenance.
     pub fn begin_source(&mut self, name: &str) -> u32 {
-        self.stage.sources.push(name.to_string());
+        let sensor = self.stage.sensor.clone();
+        self.stage.sources.push(Source {
+            name: name.to_string(),
+            sensor,
+        });
         self.stage.source = (self.stage.sources.len() - 1) as u32;
         self.stage.source
+    }
+
+    /// Sets the sensor recorded on lookups of `source` (a dnstap peer's
+    /// identity, say); the default is the pipeline's sensor.
+    pub fn set_source_sensor(&mut self, source: u32, sensor: &str) {
+        if let Some(s) = self.stage.sources.get_mut(source as usize) {
+            s.sensor = sensor.to_string();
+        }
     }
 
     /// Makes an earlier source current again (live capture interleaves interfaces).
@@ -200,6 +217,34 @@ impl Pipeline {
             .packet(ts, frame, link, data, &mut |d: &Datagram<'_>| {
                 stage.datagram(d, hour)
             });
+    }
+
+    /// Processes one DNS message that arrives already decoded from its
+    /// transport, with its endpoints (dnstap): `src` sent it to `dst`.
+    /// It takes the same path as a message decoded from captured frames.
+    #[allow(clippy::too_many_arguments)]
+    pub fn message(
+        &mut self,
+        ts: i64,
+        frame: u64,
+        src: std::net::SocketAddr,
+        dst: std::net::SocketAddr,
+        transport: crate::decode::Transport,
+        payload: &[u8],
+    ) {
+        self.roll_hour(ts);
+        self.now = self.now.max(ts);
+        self.hour.packets += 1;
+        self.stage.frame = frame;
+        self.stage.pairing_expire(ts);
+        let d = Datagram {
+            ts,
+            src,
+            dst,
+            transport,
+            payload,
+        };
+        self.stage.datagram(&d, &mut self.hour);
     }
 
     /// End of input: frames what TCP still holds and records every query
@@ -291,12 +336,27 @@ impl Pipeline {
     }
 }
 
+/// A packet or message source (a file, an interface, a dnstap peer).
+#[derive(Debug)]
+struct Source {
+    /// Used in provenance (`name#frame`).
+    name: String,
+    /// Recorded as the lookup's sensor.
+    sensor: String,
+}
+
 impl DnsStage {
+    fn sensor_of(&self, source: u32) -> String {
+        self.sources
+            .get(source as usize)
+            .map_or_else(|| self.sensor.clone(), |s| s.sensor.clone())
+    }
+
     fn provenance(&self, source: (u32, u64)) -> String {
         let name = self
             .sources
             .get(source.0 as usize)
-            .map_or("-", String::as_str);
+            .map_or("-", |s| s.name.as_str());
         format!("{name}#{}", source.1)
     }
 
@@ -426,6 +486,7 @@ impl DnsStage {
                     query_seen: true,
                     answered: true,
                     source: self.provenance(q.source),
+                    sensor: self.sensor_of(q.source.0),
                 }
             }
             None => {
@@ -449,6 +510,7 @@ impl DnsStage {
                     query_seen: false,
                     answered: true,
                     source: self.provenance((self.source, self.frame)),
+                    sensor: self.sensor_of(self.source),
                 }
             }
         };
@@ -499,6 +561,7 @@ impl DnsStage {
             query_seen: true,
             answered: false,
             source: self.provenance(q.source),
+            sensor: self.sensor_of(q.source.0),
         };
         self.out.push(lookup);
     }

@@ -76,6 +76,9 @@ pub(crate) fn setup(common: &CommonArgs) -> Result<Setup, ExitError> {
     if !common.ports.is_empty() {
         config.raw.capture.dns_ports = common.ports.clone();
     }
+    if let Some(sensor) = &common.sensor {
+        config.raw.capture.sensor = sensor.clone();
+    }
     crate::store::set_file_mode(config.file_mode().map_err(usage)?);
     let watch = config.watchlist(&common.watch).map_err(usage)?;
     let db = common

@@ -1881,6 +1881,7 @@ mod tests {
                 query_seen: true,
                 answered: k != 4,
                 source: String::new(),
+                sensor: String::new(),
             });
         }
         let mut queriers: Vec<QuerierRow> =

@@ -876,6 +876,7 @@ mod tests {
             query_seen: true,
             answered: true,
             source: "t#1".into(),
+            sensor: String::new(),
         }
     }
 

@@ -86,6 +86,8 @@ const MIGRATIONS: &[&str] = &[
     // 3: stable alert ids and every entry an alert touches.
     "ALTER TABLE alerts ADD COLUMN alert_id TEXT NOT NULL DEFAULT '';
      ALTER TABLE alerts ADD COLUMN entries TEXT NOT NULL DEFAULT '[]';",
+    // 4: the sensor that saw each lookup.
+    "ALTER TABLE lookups ADD COLUMN sensor TEXT NOT NULL DEFAULT '';",
 ];
 
 /// Newest schema version this binary knows.
@@ -276,7 +278,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let mut sql = String::from(
             "SELECT ts_us, entry, querier, querier_port, server, server_port, transport, qname, qtype, qclass,
-                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also
+                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor
              FROM lookups WHERE 1 = 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -338,6 +340,7 @@ impl SqliteStore {
                 query_seen: r.get(16)?,
                 answered: r.get(17)?,
                 source: r.get(18)?,
+                sensor: r.get(20)?,
             };
             if !each(l) {
                 break;
@@ -571,8 +574,8 @@ impl Sink for SqliteStore {
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
-                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             )?;
             let mut sum = tx.prepare_cached(
                 "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)
@@ -617,6 +620,7 @@ impl Sink for SqliteStore {
                     l.answered,
                     l.source,
                     serde_json::to_string(&l.also)?,
+                    l.sensor,
                 ])?;
             }
             let mut hour = tx.prepare_cached(
@@ -739,6 +743,7 @@ mod tests {
             query_seen: true,
             answered: true,
             source: "t.pcap#1".into(),
+            sensor: "s1".into(),
         }
     }
 
