@@ -33,6 +33,7 @@ pub mod config;
 pub mod daemon;
 pub mod decode;
 pub mod detect;
+pub mod dnstap;
 pub mod dns;
 pub mod flow;
 pub mod lookup;

@@ -154,6 +154,11 @@ impl Pipeline {
         self.stage.source
     }
 
+    /// The configured sensor name (what new sources record).
+    pub fn sensor(&self) -> &str {
+        &self.stage.sensor
+    }
+
     /// Sets the sensor recorded on lookups of `source` (a dnstap peer's
     /// identity, say); the default is the pipeline's sensor.
     pub fn set_source_sensor(&mut self, source: u32, sensor: &str) {

@@ -389,13 +389,14 @@ mod tests {
 
     #[test]
     fn other_protobuf_and_garbage_are_errors() {
-        // A valid protobuf (field 1 varint 150) that is not a dnstap envelope.
+        // A valid protobuf (field 5 varint 150) that is not a dnstap envelope.
         assert!(matches!(
-            decode(Bytes::from_static(&[0x08, 0x96, 0x01])),
+            decode(Bytes::from_static(&[0x28, 0x96, 0x01])),
             Err(MapError::NotDnstap(_))
         ));
+        // Field 1 (identity, bytes) sent as a varint: wrong wire type.
         assert!(matches!(
-            decode(Bytes::from_static(&[0xff, 0xff, 0xff])),
+            decode(Bytes::from_static(&[0x08, 0x96, 0x01])),
             Err(MapError::Protobuf(_))
         ));
         // A 5-byte address.
