@@ -36,6 +36,12 @@ use crate::flow::Flow;
 use crate::store::sqlite::SqliteStore;
 use crate::watch::Watchlist;
 
+/// What the pipeline thread receives: a captured packet or a dnstap frame.
+enum Item {
+    Packet(Captured),
+    Dnstap(crate::dnstap::listen::DnstapFrame),
+}
+
 /// One captured packet on its way to the pipeline.
 struct Captured {
     iface: usize,
@@ -144,7 +150,7 @@ fn drop_privileges(user: Option<&str>) -> Result<(), ExitError> {
 fn capture_thread(
     mut src: LiveSource,
     iface: usize,
-    tx: SyncSender<Captured>,
+    tx: SyncSender<Item>,
     stop: Arc<AtomicBool>,
     counters: Arc<IfaceCounters>,
 ) {
@@ -158,7 +164,7 @@ fn capture_thread(
                     ts_us: p.ts_us,
                     data: p.data.to_vec(),
                 };
-                match tx.try_send(item) {
+                match tx.try_send(Item::Packet(item)) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
                         counters.queue_drops.fetch_add(1, Ordering::Relaxed);
@@ -476,7 +482,9 @@ async fn serve_metrics(listener: tokio::net::TcpListener, text: MetricsText) {
 }
 
 struct PipelineCtx {
-    rx: Receiver<Captured>,
+    rx: Receiver<Item>,
+    dnstap: Arc<crate::dnstap::DnstapStats>,
+    feeder: crate::dnstap::Feeder,
     control: Receiver<Control>,
     flow: Flow,
     links: Vec<LinkType>,
@@ -497,7 +505,16 @@ fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String>
     let mut n = 0u64;
     loop {
         match ctx.rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(p) => {
+            Ok(Item::Dnstap(f)) => {
+                if let Err(e) = ctx.feeder.feed(&mut ctx.flow.pipeline, &f.peer, f.data) {
+                    tracing::debug!(peer = %f.peer.name, "dnstap: {e}");
+                }
+                n += 1;
+                if n % 256 != 0 {
+                    continue;
+                }
+            }
+            Ok(Item::Packet(p)) => {
                 let i = p.iface;
                 frames[i] += 1;
                 ctx.flow.pipeline.select_source(ctx.sources[i]);
@@ -558,7 +575,8 @@ fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String>
             tracing::error!("{e}");
         }
         if last_metrics.elapsed() >= Duration::from_secs(1) {
-            let text = render_metrics(&ctx.flow, &ctx.ifaces, &ctx.flow.store_stats());
+            let mut text = render_metrics(&ctx.flow, &ctx.ifaces, &ctx.flow.store_stats());
+            ctx.dnstap.render(&mut text);
             if let Ok(mut m) = ctx.metrics.lock() {
                 *m = text;
             }
@@ -654,9 +672,16 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
     } else {
         args.interfaces.clone()
     };
-    if interfaces.is_empty() {
+    let mut dnstap_cfg = s
+        .config
+        .dnstap_listen()
+        .map_err(|e| ExitError::Usage(e.to_string()))?;
+    dnstap_cfg.unix.extend(args.dnstap_sockets.iter().cloned());
+    dnstap_cfg.tcp.extend(args.dnstap_tcp.iter().copied());
+    let dnstap_on = !(dnstap_cfg.unix.is_empty() && dnstap_cfg.tcp.is_empty());
+    if interfaces.is_empty() && !dnstap_on {
         return Err(ExitError::Usage(
-            "no interface to capture on: give -i IFACE or capture.interfaces".into(),
+            "nothing to capture: give -i IFACE (capture.interfaces) or --dnstap-socket PATH / --dnstap-tcp ADDR:PORT (capture.dnstap_sockets, capture.dnstap_tcp)".into(),
         ));
     }
     if s.watch.is_empty() {
@@ -672,6 +697,21 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
         sources
             .push(LiveSource::open(iface, &lcfg).map_err(|e| ExitError::Runtime(e.to_string()))?);
     }
+    // The dnstap sockets are bound before privileges are dropped (their
+    // directory may be root's); only interfaces need CAP_NET_RAW.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ExitError::Runtime(format!("cannot start runtime: {e}")))?;
+    let dnstap_listeners = if dnstap_on {
+        let _guard = rt.enter();
+        Some(
+            crate::dnstap::listen::Listeners::bind(&dnstap_cfg)
+                .map_err(|e| ExitError::Runtime(e.to_string()))?,
+        )
+    } else {
+        None
+    };
     let user = args
         .user
         .clone()
@@ -697,7 +737,19 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
     )
     .map_err(ExitError::Runtime)?;
 
-    let (tx, rx) = sync_channel::<Captured>(s.config.raw.capture.queue_packets);
+    let mut queue = 0;
+    if !interfaces.is_empty() {
+        queue += s.config.raw.capture.queue_packets;
+    }
+    if dnstap_on {
+        queue += s.config.raw.capture.dnstap_queue;
+    }
+    let (tx, rx) = sync_channel::<Item>(queue);
+    let dnstap_stats = Arc::new(crate::dnstap::DnstapStats::default());
+    let dnstap_push: crate::dnstap::listen::Push = {
+        let tx = tx.clone();
+        Arc::new(move |f| tx.try_send(Item::Dnstap(f)).is_ok())
+    };
     let (ctl_tx, ctl_rx) = sync_channel::<Control>(16);
     let stop = Arc::new(AtomicBool::new(false));
     let mut links = Vec::new();
@@ -720,6 +772,8 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
     let metrics: MetricsText = Arc::new(Mutex::new(String::new()));
     let ctx = PipelineCtx {
         rx,
+        dnstap: dnstap_stats.clone(),
+        feeder: crate::dnstap::Feeder::new(s.config.raw.capture.dnstap_resolver_messages),
         control: ctl_rx,
         flow,
         links,
@@ -738,11 +792,12 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
         .spawn(move || pipeline_thread(ctx))
         .map_err(|e| ExitError::Runtime(format!("cannot start pipeline thread: {e}")))?;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ExitError::Runtime(format!("cannot start runtime: {e}")))?;
     let result: Result<(), ExitError> = rt.block_on(async {
+        if let Some(l) = dnstap_listeners {
+            l.spawn(dnstap_stats.clone(), dnstap_push);
+        } else {
+            drop(dnstap_push);
+        }
         use tokio::signal::unix::{signal, SignalKind};
         let sig = |k| signal(k).map_err(|e| ExitError::Runtime(format!("cannot install signal handler: {e}")));
         let (mut term, mut int, mut hup) = (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?, sig(SignalKind::hangup())?);
@@ -753,7 +808,7 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
             tracing::info!(address = %metrics_addr, "metrics at /metrics");
             tokio::spawn(serve_metrics(listener, metrics));
         }
-        tracing::info!(interfaces = ?interfaces, db = %s.db.display(), entries = s.watch.len(), "capturing");
+        tracing::info!(interfaces = ?interfaces, dnstap_sockets = ?dnstap_cfg.unix, dnstap_tcp = ?dnstap_cfg.tcp, db = %s.db.display(), entries = s.watch.len(), "capturing");
         sd_notify("READY=1\nSTATUS=capturing");
         let watchdog = std::env::var("WATCHDOG_USEC").ok().and_then(|v| v.parse::<u64>().ok());
         let reload_ctx = Arc::new(ReloadCtx {
@@ -804,6 +859,9 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
     for h in capture_handles {
         let _ = h.join();
     }
+    // Ends the dnstap readers (their queue senders with them), so the
+    // pipeline drains what was accepted and finishes.
+    rt.shutdown_timeout(Duration::from_millis(500));
     let summary = match pipeline.join() {
         Ok(r) => r.map_err(ExitError::Runtime)?,
         Err(_) => return Err(ExitError::Runtime("pipeline thread panicked".into())),

@@ -13,6 +13,7 @@ use super::{setup, ExitError};
 use crate::capture::file::{FileSource, BUFFER};
 use crate::capture::{CaptureError, PacketSource};
 use crate::cli::ReplayArgs;
+use crate::dnstap::file::DnstapFile;
 use crate::flow::Flow;
 use crate::store::sqlite::SqliteStore;
 
@@ -34,13 +35,26 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     // All files are open at once (their packets are merged by time): read
     // buffers share 32 MiB, between 16 and 256 KiB each.
     let buffer = ((32usize << 20) / args.files.len().max(1)).clamp(16 << 10, BUFFER);
+    // Frame Streams (dnstap) files are recognised by content, beside pcap
+    // and pcapng.
+    let dnstap_stats = crate::dnstap::DnstapStats::default();
     let mut sources = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        sources.push(
-            FileSource::open_with_buffer(path, buffer)
-                .map_err(|e| ExitError::Runtime(e.to_string()))?,
-        );
+        let src = if crate::dnstap::is_dnstap_file(path) {
+            Src::Dnstap(Box::new(
+                DnstapFile::open(path, crate::dnstap::file_peer(&dnstap_stats, path))
+                    .map_err(|e| ExitError::Runtime(e.to_string()))?,
+            ))
+        } else {
+            Src::Pcap(
+                FileSource::open_with_buffer(path, buffer)
+                    .map_err(|e| ExitError::Runtime(e.to_string()))?,
+            )
+        };
+        sources.push(src);
     }
+    let mut feeder = crate::dnstap::Feeder::new(s.config.raw.capture.dnstap_resolver_messages);
+    let mut dnstap_errors = 0u64;
     let store = SqliteStore::open(&s.db).map_err(|e| ExitError::Runtime(e.to_string()))?;
     let preload = store
         .preload(crate::detect::preload_days(&s.config.raw.detectors))
@@ -55,7 +69,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     )
     .map_err(ExitError::Runtime)?;
 
-    let total_bytes: u64 = sources.iter().map(|f| f.file_len).sum();
+    let total_bytes: u64 = sources.iter().map(Src::file_len).sum();
     let bar = if !args.no_progress && std::io::stderr().is_terminal() && total_bytes > 4 << 20 {
         let b = ProgressBar::new(total_bytes);
         b.set_style(
@@ -92,7 +106,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     let mut files: Vec<Input> = Vec::with_capacity(sources.len());
     for mut src in sources {
         let first = match src.advance() {
-            Ok(true) => src.current().map(|p| p.ts_us),
+            Ok(true) => src.current_ts(),
             Ok(false) => None,
             Err(e) => {
                 report(e, &mut damaged, &mut failed);
@@ -122,19 +136,37 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     while let Some(mut top) = heap.peek_mut() {
         let rank = top.0 .1;
         let f = &mut files[rank];
-        if let Some(p) = f.src.current() {
-            if rank != selected {
-                flow.pipeline.select_source(rank as u32);
-                selected = rank;
+        match &mut f.src {
+            Src::Pcap(src) => {
+                if let Some(p) = src.current() {
+                    if rank != selected {
+                        flow.pipeline.select_source(rank as u32);
+                        selected = rank;
+                    }
+                    f.min = f.min.min(p.ts_us);
+                    f.max = f.max.max(p.ts_us);
+                    flow.pipeline.packet(p.ts_us, src.packets(), p.link, p.data);
+                }
             }
-            f.min = f.min.min(p.ts_us);
-            f.max = f.max.max(p.ts_us);
-            flow.pipeline
-                .packet(p.ts_us, f.src.packets(), p.link, p.data);
+            Src::Dnstap(src) => {
+                if let Some(ts) = src.current_ts() {
+                    f.min = f.min.min(ts);
+                    f.max = f.max.max(ts);
+                }
+                let n = src.frames();
+                if let Some(d) = src.take() {
+                    // The feeder selects a source of its own per identity.
+                    selected = usize::MAX;
+                    if let Err(e) = feeder.feed_decoded(&mut flow.pipeline, &src.peer, &d, n) {
+                        dnstap_errors += 1;
+                        tracing::debug!("{}#{n}: {e}", src.name());
+                    }
+                }
+            }
         }
         match f.src.advance() {
             Ok(true) => {
-                let ts = f.src.current().map_or(i64::MAX, |p| p.ts_us);
+                let ts = f.src.current_ts().unwrap_or(i64::MAX);
                 top.0 .0 = ts;
             }
             Ok(false) => {
@@ -149,7 +181,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
         if count % 1024 == 0 {
             flow.tick(false).map_err(ExitError::Runtime)?;
             if let Some(b) = &bar {
-                b.set_position(files.iter().map(|f| f.src.bytes_read).sum());
+                b.set_position(files.iter().map(|f| f.src.bytes_read()).sum());
             }
         }
     }
@@ -163,6 +195,22 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     }
     let summary = flow.finish().map_err(ExitError::Runtime)?;
     let wall = started.elapsed();
+    let dnstap_files = files
+        .iter()
+        .filter_map(|f| match &f.src {
+            Src::Dnstap(d) => Some((d.frames(), d.decode_errors)),
+            Src::Pcap(_) => None,
+        })
+        .fold(None, |acc: Option<(u64, u64)>, (n, e)| {
+            let (a, b) = acc.unwrap_or_default();
+            Some((a + n, b + e))
+        });
+    if let Some((frames, errors)) = dnstap_files {
+        println!(
+            "dnstap frames    {frames} ({} not dnstap messages)",
+            errors + dnstap_errors
+        );
+    }
     print_summary(
         &summary,
         args.files.len(),
@@ -178,9 +226,52 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     }
 }
 
+/// A pcap/pcapng capture or a dnstap file.
+enum Src {
+    Pcap(FileSource),
+    Dnstap(Box<DnstapFile>),
+}
+
+impl Src {
+    fn name(&self) -> &str {
+        match self {
+            Self::Pcap(s) => s.name(),
+            Self::Dnstap(s) => s.name(),
+        }
+    }
+
+    fn file_len(&self) -> u64 {
+        match self {
+            Self::Pcap(s) => s.file_len,
+            Self::Dnstap(s) => s.file_len,
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Self::Pcap(s) => s.bytes_read,
+            Self::Dnstap(s) => s.bytes_read(),
+        }
+    }
+
+    fn advance(&mut self) -> Result<bool, CaptureError> {
+        match self {
+            Self::Pcap(s) => s.advance(),
+            Self::Dnstap(s) => s.advance(),
+        }
+    }
+
+    fn current_ts(&self) -> Option<i64> {
+        match self {
+            Self::Pcap(s) => s.current().map(|p| p.ts_us),
+            Self::Dnstap(s) => s.current_ts(),
+        }
+    }
+}
+
 /// A capture being merged.
 struct Input {
-    src: FileSource,
+    src: Src,
     /// Time of its first packet.
     first: Option<i64>,
     /// Earliest and latest packet times read.

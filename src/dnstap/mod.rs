@@ -41,6 +41,7 @@
 //! The sensor recorded on a lookup is the dnstap `identity` when the server
 //! sends one, else the configured `capture.sensor` (or host name).
 
+pub mod file;
 pub mod frame;
 pub mod listen;
 pub mod map;
@@ -95,7 +96,7 @@ impl PeerStats {
         }
     }
 
-    fn add(c: &AtomicU64, n: u64) {
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
     }
 }
@@ -236,13 +237,28 @@ impl Feeder {
         peer: &Arc<PeerStats>,
         frame: Bytes,
     ) -> Result<(), map::MapError> {
-        self.frames += 1;
-        let n = self.frames;
         let d = match map::decode(frame) {
             Ok(d) => d,
-            Err(e) => return Err(self.failed(peer, e)),
+            Err(e) => {
+                self.frames += 1;
+                return Err(self.failed(peer, e));
+            }
         };
-        let t = map::message_type(&d);
+        let n = self.frames + 1;
+        self.feed_decoded(pipeline, peer, &d, n)
+    }
+
+    /// Feeds the DNS messages of a decoded dnstap message; `n` is its frame
+    /// number in provenance (`PEER#n`).
+    pub fn feed_decoded(
+        &mut self,
+        pipeline: &mut Pipeline,
+        peer: &Arc<PeerStats>,
+        d: &proto::Dnstap,
+        n: u64,
+    ) -> Result<(), map::MapError> {
+        self.frames += 1;
+        let t = map::message_type(d);
         PeerStats::add(&peer.by_type[t.map_or(0, |t| t as usize)], 1);
         let role = t.map_or(Role::Client, Role::of);
         let identity = d.identity.clone().unwrap_or_default();
@@ -275,7 +291,7 @@ impl Feeder {
             }
         };
         pipeline.select_source(source);
-        let r = map::map(&d, self.all_roles, &mut |m| {
+        let r = map::map(d, self.all_roles, &mut |m| {
             pipeline.message(m.ts_us, n, m.src, m.dst, m.transport, m.payload);
         });
         match r {
