@@ -842,12 +842,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string().starts_with("d.toml:2: capture.dnstap_socket_mode:"),
+            err.to_string()
+                .starts_with("d.toml:2: capture.dnstap_socket_mode:"),
             "{err}"
         );
-        let err = Config::from_str("[capture]\ndnstap_max_frame = 5\n", Path::new("d.toml"))
-            .unwrap_err();
-        assert!(err.to_string().contains("capture.dnstap_max_frame"), "{err}");
+        let err =
+            Config::from_str("[capture]\ndnstap_max_frame = 5\n", Path::new("d.toml")).unwrap_err();
+        assert!(
+            err.to_string().contains("capture.dnstap_max_frame"),
+            "{err}"
+        );
         let ok = Config::from_str(
             "[capture]\ndnstap_sockets = [\"dnstap.sock\"]\ndnstap_tcp = [\"127.0.0.1:6000\"]\n",
             Path::new("/etc/dnswatch/d.toml"),

@@ -88,11 +88,7 @@ impl DnstapFile {
                 Err(e) => {
                     self.decode_errors += 1;
                     PeerStats::add(&self.peer.decode_errors, 1);
-                    tracing::debug!(
-                        "{}: frame {}: {e}",
-                        self.name,
-                        self.reader.frames
-                    );
+                    tracing::debug!("{}: frame {}: {e}", self.name, self.reader.frames);
                 }
             }
         }

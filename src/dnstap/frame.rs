@@ -575,7 +575,9 @@ mod tests {
     fn a_file_round_trips_and_is_recognised() {
         let f = file(&[b"one", b"two two"]);
         assert!(is_frame_stream(&f));
-        assert!(!is_frame_stream(b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00"));
+        assert!(!is_frame_stream(
+            b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00"
+        ));
         let (frames, err) = read_all(&f);
         assert!(err.is_none(), "{err:?}");
         assert_eq!(frames, vec![b"one".to_vec(), b"two two".to_vec()]);
@@ -660,9 +662,6 @@ mod tests {
         );
         assert!(parse(b"\0\0\0\0\0\0\x02\x58", 100).is_err());
         let bad = b"\0\0\0\0\0\0\0\x0c\0\0\0\x02\0\0\0\x01\0\0\0\x09";
-        assert!(matches!(
-            parse(bad, 100),
-            Err(Malformed::ControlField(_))
-        ));
+        assert!(matches!(parse(bad, 100), Err(Malformed::ControlField(_))));
     }
 }

@@ -267,7 +267,10 @@ where
                 Ok(None) => break,
                 Ok(Some((Frame::Data(_), used))) => (true, used),
                 Ok(Some((Frame::Control(c), used))) => {
-                    match session.step(Frame::Control(c)).map_err(|k| bad(offset, k))? {
+                    match session
+                        .step(Frame::Control(c))
+                        .map_err(|k| bad(offset, k))?
+                    {
                         Step::Reply(r) => {
                             let finish = r.kind == frame::ControlType::Finish;
                             s.write_all(&r.encode())
@@ -290,9 +293,7 @@ where
             };
             if is_data {
                 // Checks the state (data only between START and STOP).
-                session
-                    .step(Frame::Data(&[]))
-                    .map_err(|k| bad(offset, k))?;
+                session.step(Frame::Data(&[])).map_err(|k| bad(offset, k))?;
                 let data = buf.split_to(used).freeze().slice(4..);
                 count_frame(peer, data.len());
                 if !push(DnstapFrame {

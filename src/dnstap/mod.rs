@@ -117,7 +117,11 @@ impl DnstapStats {
         if let Some(p) = peers.iter().find(|p| p.name == name) {
             return p.clone();
         }
-        let name = if peers.len() >= MAX_PEERS { "other" } else { name };
+        let name = if peers.len() >= MAX_PEERS {
+            "other"
+        } else {
+            name
+        };
         if let Some(p) = peers.iter().find(|p| p.name == name) {
             return p.clone();
         }
