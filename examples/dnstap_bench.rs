@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use dnswatch::capture::file::FileSource;
 use dnswatch::decode::{Datagram, DecodeConfig, Decoder};
 use dnswatch::dnstap::frame::{self, Control, ControlType};
-use dnswatch::dnstap::listen::{DnstapFrame, ListenConfig, Listeners, Push};
+use dnswatch::dnstap::listen::{DnstapFrame, ListenConfig, Listeners, Push, QueueGate};
 use dnswatch::dnstap::map::build;
 use dnswatch::dnstap::proto::{MessageType, SocketProtocol};
 use dnswatch::dnstap::{DnstapStats, Feeder};
@@ -65,15 +65,37 @@ fn convert(input: &Path, output: &Path) -> Res {
         dec.packet(p.ts_us, 0, p.link, p.data, &mut |d: &Datagram<'_>| {
             let response = d.payload.get(2).is_some_and(|b| b & 0x80 != 0);
             let f = if response {
-                build(b"bench", MessageType::ClientResponse, SocketProtocol::Udp, d.dst, d.src, None, Some((d.ts, d.payload)))
+                build(
+                    b"bench",
+                    MessageType::ClientResponse,
+                    SocketProtocol::Udp,
+                    d.dst,
+                    d.src,
+                    None,
+                    Some((d.ts, d.payload)),
+                )
             } else {
-                build(b"bench", MessageType::ClientQuery, SocketProtocol::Udp, d.src, d.dst, Some((d.ts, d.payload)), None)
+                build(
+                    b"bench",
+                    MessageType::ClientQuery,
+                    SocketProtocol::Udp,
+                    d.src,
+                    d.dst,
+                    Some((d.ts, d.payload)),
+                    None,
+                )
             };
             frame::encode_data(&f, &mut out);
             n += 1;
         });
     }
-    out.extend(Control { kind: ControlType::Stop, content_types: vec![] }.encode());
+    out.extend(
+        Control {
+            kind: ControlType::Stop,
+            content_types: vec![],
+        }
+        .encode(),
+    );
     std::fs::write(output, &out).map_err(|e| e.to_string())?;
     println!("frames {n} bytes {}", out.len());
     Ok(())
@@ -82,7 +104,8 @@ fn convert(input: &Path, output: &Path) -> Res {
 fn send(file: &Path, socket: &Path) -> Res {
     let data = std::fs::read(file).map_err(|e| e.to_string())?;
     let mut s = std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
-    s.write_all(&Control::dnstap(ControlType::Ready).encode()).map_err(|e| e.to_string())?;
+    s.write_all(&Control::dnstap(ControlType::Ready).encode())
+        .map_err(|e| e.to_string())?;
     let mut head = [0u8; 8];
     s.read_exact(&mut head).map_err(|e| e.to_string())?;
     let mut body = vec![0u8; u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize];
@@ -92,26 +115,49 @@ fn send(file: &Path, socket: &Path) -> Res {
     s.write_all(&data).map_err(|e| e.to_string())?;
     let mut fin = [0u8; 12];
     s.read_exact(&mut fin).map_err(|e| e.to_string())?;
-    println!("sent {} bytes in {:.3} s", data.len(), t.elapsed().as_secs_f64());
+    println!(
+        "sent {} bytes in {:.3} s",
+        data.len(),
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 fn serve(socket: &Path, watch: &Path, frames: u64) -> Res {
     let mut pipeline = Pipeline::new(&PipelineConfig::default(), watchlist(watch)?);
+    // As the daemon: a queue of chunks, bounded to 65,536 frames by a gate.
     let (tx, rx) = std::sync::mpsc::sync_channel::<DnstapFrame>(65_536);
+    let gate = Arc::new(QueueGate::new(65_536));
+    let g2 = gate.clone();
     let stats = Arc::new(DnstapStats::default());
-    let cfg = ListenConfig { unix: vec![socket.to_path_buf()], ..ListenConfig::default() };
+    let cfg = ListenConfig {
+        unix: vec![socket.to_path_buf()],
+        ..ListenConfig::default()
+    };
     let st = stats.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt,
             Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
         };
         rt.block_on(async move {
             match Listeners::bind(&cfg) {
                 Ok(l) => {
-                    let push: Push = Arc::new(move |f| tx.try_send(f).is_ok());
+                    let push: Push = Arc::new(move |f| {
+                        let n = f.frames;
+                        if !g2.try_acquire(n) {
+                            return false;
+                        }
+                        let ok = tx.try_send(f).is_ok();
+                        if !ok {
+                            g2.release(n);
+                        }
+                        ok
+                    });
                     l.spawn(st, push);
                     let _ = ready_tx.send(Ok(()));
                     std::future::pending::<()>().await;
@@ -124,17 +170,18 @@ fn serve(socket: &Path, watch: &Path, frames: u64) -> Res {
     println!("listening on {}", socket.display());
     let mut feeder = Feeder::new(false);
     let mut start: Option<Instant> = None;
+    let mut last = Instant::now();
     let mut n = 0u64;
     let mut lookups = 0usize;
     loop {
         match rx.recv_timeout(Duration::from_secs(if start.is_some() { 2 } else { 60 })) {
             Ok(f) => {
                 start.get_or_insert_with(Instant::now);
-                let _ = feeder.feed(&mut pipeline, &f.peer, f.data);
-                n += 1;
-                if n % 4096 == 0 {
-                    lookups += pipeline.take_lookups().len();
-                }
+                feeder.feed_chunk(&mut pipeline, &f.peer, &f.data);
+                gate.release(f.frames);
+                n += f.frames as u64;
+                lookups += pipeline.take_lookups().len();
+                last = Instant::now();
                 if n >= frames {
                     break;
                 }
@@ -142,10 +189,15 @@ fn serve(socket: &Path, watch: &Path, frames: u64) -> Res {
             Err(_) => break,
         }
     }
-    let secs = start.map_or(0.0, |s| s.elapsed().as_secs_f64()).max(1e-9);
+    // From the first frame received to the last one fed.
+    let secs = start.map_or(0.0, |s| (last - s).as_secs_f64()).max(1e-9);
     pipeline.finish();
     lookups += pipeline.take_lookups().len();
-    let drops: u64 = stats.peers().iter().map(|p| p.drops.load(std::sync::atomic::Ordering::Relaxed)).sum();
+    let drops: u64 = stats
+        .peers()
+        .iter()
+        .map(|p| p.drops.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
     let d = pipeline.dns_stats();
     println!(
         "dnstap frames {n} dns messages {} lookups {lookups} drops {drops} decode_errors {} seconds {secs:.3} msgs/s {:.0}",

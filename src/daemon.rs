@@ -484,6 +484,7 @@ async fn serve_metrics(listener: tokio::net::TcpListener, text: MetricsText) {
 struct PipelineCtx {
     rx: Receiver<Item>,
     dnstap: Arc<crate::dnstap::DnstapStats>,
+    dnstap_gate: Arc<crate::dnstap::listen::QueueGate>,
     feeder: crate::dnstap::Feeder,
     control: Receiver<Control>,
     flow: Flow,
@@ -506,11 +507,12 @@ fn pipeline_thread(mut ctx: PipelineCtx) -> Result<crate::flow::Summary, String>
     loop {
         match ctx.rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Item::Dnstap(f)) => {
-                if let Err(e) = ctx.feeder.feed(&mut ctx.flow.pipeline, &f.peer, f.data) {
-                    tracing::debug!(peer = %f.peer.name, "dnstap: {e}");
-                }
-                n += 1;
-                if n % 256 != 0 {
+                ctx.feeder
+                    .feed_chunk(&mut ctx.flow.pipeline, &f.peer, &f.data);
+                ctx.dnstap_gate.release(f.frames);
+                let before = n;
+                n += f.frames as u64;
+                if n / 256 == before / 256 {
                     continue;
                 }
             }
@@ -746,9 +748,23 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
     }
     let (tx, rx) = sync_channel::<Item>(queue);
     let dnstap_stats = Arc::new(crate::dnstap::DnstapStats::default());
+    // The queue holds chunks of dnstap frames; the gate bounds the frames.
+    let dnstap_gate = Arc::new(crate::dnstap::listen::QueueGate::new(
+        s.config.raw.capture.dnstap_queue,
+    ));
     let dnstap_push: crate::dnstap::listen::Push = {
-        let tx = tx.clone();
-        Arc::new(move |f| tx.try_send(Item::Dnstap(f)).is_ok())
+        let (tx, gate) = (tx.clone(), dnstap_gate.clone());
+        Arc::new(move |f| {
+            let n = f.frames;
+            if !gate.try_acquire(n) {
+                return false;
+            }
+            let ok = tx.try_send(Item::Dnstap(f)).is_ok();
+            if !ok {
+                gate.release(n);
+            }
+            ok
+        })
     };
     let (ctl_tx, ctl_rx) = sync_channel::<Control>(16);
     let stop = Arc::new(AtomicBool::new(false));
@@ -773,6 +789,7 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
     let ctx = PipelineCtx {
         rx,
         dnstap: dnstap_stats.clone(),
+        dnstap_gate,
         feeder: crate::dnstap::Feeder::new(s.config.raw.capture.dnstap_resolver_messages),
         control: ctl_rx,
         flow,

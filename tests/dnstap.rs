@@ -528,17 +528,72 @@ fn unbound_streams_to_the_daemon_which_needs_no_capture_privilege_and_matches_tc
     assert!(!log.contains("cannot capture"), "{log}");
 }
 
+/// A Frame Streams tee: accepts one sender on `listen` (the resolver),
+/// connects to each of `outs` as a sender, and copies every frame to all of
+/// them; the end of the input (STOP or a close) ends every output with
+/// STOP and waits for its FINISH.
+fn tee(listen: &Path, outs: Vec<PathBuf>) -> std::thread::JoinHandle<u64> {
+    let l = std::os::unix::net::UnixListener::bind(listen).unwrap();
+    std::thread::spawn(move || {
+        let (mut inp, _) = l.accept().unwrap();
+        assert_eq!(read_control(&mut inp).kind, ControlType::Ready);
+        inp.write_all(&Control::dnstap(ControlType::Accept).encode())
+            .unwrap();
+        assert_eq!(read_control(&mut inp).kind, ControlType::Start);
+        let mut outs: Vec<UnixStream> = outs
+            .iter()
+            .map(|p| {
+                let mut s = UnixStream::connect(p).unwrap();
+                handshake(&mut s);
+                s
+            })
+            .collect();
+        let mut frames = 0u64;
+        loop {
+            let mut len = [0u8; 4];
+            if inp.read_exact(&mut len).is_err() {
+                break; // the resolver was killed between frames
+            }
+            let n = u32::from_be_bytes(len) as usize;
+            if n == 0 {
+                break; // STOP (the only control frame after START)
+            }
+            let mut data = vec![0u8; n];
+            inp.read_exact(&mut data).unwrap();
+            let mut f = Vec::with_capacity(n + 4);
+            encode_data(&data, &mut f);
+            for o in &mut outs {
+                o.write_all(&f).unwrap();
+            }
+            frames += 1;
+        }
+        let stop = Control {
+            kind: ControlType::Stop,
+            content_types: vec![],
+        }
+        .encode();
+        for o in &mut outs {
+            o.write_all(&stop).unwrap();
+            assert_eq!(read_control(o).kind, ControlType::Finish);
+        }
+        frames
+    })
+}
+
 #[test]
-fn an_fstrm_capture_file_of_unbound_replays_like_tcpdump_and_merges_with_it() {
+fn an_fstrm_capture_file_of_the_same_stream_replays_to_the_live_lookups() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     must_be_root();
     let (dir, run) = open_dir();
-    let socket = run.join("fstrm.sock");
+    // unbound → tee → fstrm_capture (file) and → dnswatch run (live).
+    let fsock = run.join("fstrm.sock");
+    let dsock = run.join("dnswatch.sock");
+    let tsock = run.join("tee.sock");
     let file = dir.path().join("unbound.dnstap");
     let capture = Proc(
         Command::new("fstrm_capture")
             .args(["-t", "protobuf:dnstap.Dnstap", "-u"])
-            .arg(&socket)
+            .arg(&fsock)
             .arg("-w")
             .arg(&file)
             .stdout(Stdio::null())
@@ -546,20 +601,45 @@ fn an_fstrm_capture_file_of_unbound_replays_like_tcpdump_and_merges_with_it() {
             .spawn()
             .expect("fstrm_capture (apt-get install fstrm-bin)"),
     );
+    let live_db = run.join("live.db");
+    let cfg = run.join("d.toml");
+    std::fs::write(
+        &cfg,
+        "[storage]\ncommit_interval_ms = 200\n[metrics]\nlisten = \"\"\n",
+    )
+    .unwrap();
+    let d = Daemon::start(
+        &[
+            "--dnstap-socket",
+            dsock.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--db",
+            live_db.to_str().unwrap(),
+            "--watch",
+            "lab.example",
+        ],
+        false,
+    );
     let t = Instant::now();
-    while !socket.exists() && t.elapsed() < Duration::from_secs(5) {
+    while !fsock.exists() && t.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let tee = tee(&tsock, vec![fsock.clone(), dsock.clone()]);
     let pcap = dir.path().join("same-time.pcap");
     let dump = tcpdump(&pcap);
-    let unbound = start_unbound(dir.path(), &socket);
+    let unbound = start_unbound(dir.path(), &tsock);
     let sent = send_queries();
-    std::thread::sleep(Duration::from_millis(1500));
-    // unbound flushes and sends STOP when it stops; fstrm_capture then
-    // closes the file.
-    drop(unbound);
-    dump.term();
+    let live = wait_lookups(&live_db, sent.len() + 1);
     std::thread::sleep(Duration::from_millis(500));
+    drop(unbound);
+    assert_eq!(
+        tee.join().unwrap(),
+        12,
+        "probe + 5 queries, query and response each"
+    );
+    dump.term();
+    d.stop();
     capture.term();
 
     let db = dir.path().join("file.db");
@@ -568,9 +648,22 @@ fn an_fstrm_capture_file_of_unbound_replays_like_tcpdump_and_merges_with_it() {
         summary.contains("dnstap frames    12 (0 not dnstap messages)"),
         "{summary}"
     );
-    let got: Vec<_> = lookups(&db)
-        .into_iter()
+    let from_file = lookups(&db);
+    // The same lookups, field by field, as the live run (provenance aside).
+    let strip = |v: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        v.into_iter()
+            .map(|mut l| {
+                l.as_object_mut().unwrap().remove("source");
+                l
+            })
+            .collect()
+    };
+    let live = lookups(&live_db);
+    assert_eq!(strip(from_file.clone()), strip(live.clone()));
+    let got: Vec<_> = from_file
+        .iter()
         .filter(|l| l["qname"] != "mx.lab.example")
+        .cloned()
         .collect();
     check_expected(&got, &sent);
     assert!(got.iter().all(|l| l["source"]
@@ -578,6 +671,7 @@ fn an_fstrm_capture_file_of_unbound_replays_like_tcpdump_and_merges_with_it() {
         .unwrap()
         .starts_with(file.to_str().unwrap())));
 
+    // And the plain queries agree with tcpdump's capture of the same moments.
     let db2 = dir.path().join("pcap.db");
     replay(&db2, &[&pcap]);
     let from_pcap: Vec<_> = lookups(&db2)
@@ -594,7 +688,55 @@ fn an_fstrm_capture_file_of_unbound_replays_like_tcpdump_and_merges_with_it() {
     // Replaying it twice gives identical lookups (dnstap time is the clock).
     let db3 = dir.path().join("again.db");
     replay(&db3, &[&file]);
-    assert_eq!(lookups(&db3), lookups(&db));
+    assert_eq!(lookups(&db3), from_file);
+}
+
+/// The unbound 1.17 stream shipped in tests/data (captured with
+/// fstrm_capture: UDP, TCP and DoT queries) replays without root.
+#[test]
+fn the_shipped_unbound_capture_replays_to_its_four_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/unbound-1.17.dnstap");
+    let summary = replay(&db, &[&file]);
+    assert!(
+        summary.contains("dnstap frames    8 (0 not dnstap messages)"),
+        "{summary}"
+    );
+    let got = lookups(&db);
+    let rows: Vec<String> = got
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} {} {} {} {}",
+                l["transport"], l["server_port"], l["qname"], l["qtype"], l["rcode"], l["answers"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            r#""udp" 5391 "www.lab.example" "A" "NOERROR" [{"name":"www.lab.example","type":"A","ttl":300,"data":"192.0.2.10"}]"#,
+            r#""tcp" 5391 "www.lab.example" "AAAA" "NOERROR" [{"name":"www.lab.example","type":"AAAA","ttl":300,"data":"2001:db8::10"}]"#,
+            r#""tcp" 8531 "mail.lab.example" "MX" "NOERROR" [{"name":"mail.lab.example","type":"MX","ttl":300,"data":"10 mx.lab.example."}]"#,
+            r#""udp" 5391 "nx.lab.example" "A" "NXDOMAIN" []"#,
+        ]
+    );
+    // Cut short inside a frame: the lookups before the cut, and the damage reported.
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = dir.path().join("cut.dnstap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 40]).unwrap();
+    let db2 = dir.path().join("cut.db");
+    let summary = replay(&db2, &[&cut]);
+    assert!(
+        summary.contains("damaged") && summary.contains("dnstap file cut short"),
+        "{summary}"
+    );
+    assert_eq!(
+        lookups(&db2).len(),
+        4,
+        "the last response is lost, its query is unanswered"
+    );
 }
 
 // ---------------------------------------------------------------------

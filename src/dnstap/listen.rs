@@ -21,22 +21,92 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 
 use super::frame::{self, Frame, Malformed, Session, Step};
-use super::{count_frame, DnstapStats, PeerStats};
+use super::{count_frames, DnstapStats, PeerStats};
+
+/// Bytes read at a time per connection.
+const READ_BUFFER: usize = 256 << 10;
+
+/// Hands the `run` data frames at the front of `buf` (`pos` bytes) to the
+/// pipeline as one chunk.
+fn flush(buf: &mut BytesMut, pos: &mut usize, run: &mut usize, peer: &Arc<PeerStats>, push: &Push) {
+    if *run == 0 {
+        return;
+    }
+    let data = buf.split_to(*pos).freeze();
+    count_frames(peer, *run, data.len() - 4 * *run);
+    let frames = *run;
+    if !push(DnstapFrame {
+        peer: peer.clone(),
+        data,
+        frames,
+    }) {
+        peer.drops.fetch_add(frames as u64, Ordering::Relaxed);
+    }
+    *pos = 0;
+    *run = 0;
+}
 
 /// How long a new connection may take to send READY and START.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One data frame of a peer, for the pipeline thread.
+/// Consecutive data frames of a peer (as many as one read brought in
+/// whole), for the pipeline thread: one queue operation per read, not per
+/// message.
 #[derive(Debug)]
 pub struct DnstapFrame {
-    /// Whose it is (counters are updated through it).
+    /// Whose they are (counters are updated through it).
     pub peer: Arc<PeerStats>,
-    /// The dnstap payload (without the frame length).
+    /// Data frames, each with its 32-bit length (see [`super::Feeder::feed_chunk`]).
     pub data: Bytes,
+    /// How many frames `data` holds.
+    pub frames: usize,
 }
 
-/// Non-blocking hand-over of a frame; false when the queue is full.
+/// Non-blocking hand-over of frames; false when the queue is full (they
+/// are then dropped and counted).
 pub type Push = Arc<dyn Fn(DnstapFrame) -> bool + Send + Sync>;
+
+/// Bounds the dnstap frames waiting in a queue whose items hold several:
+/// the push side acquires, the pipeline side releases after feeding.
+#[derive(Debug)]
+pub struct QueueGate {
+    queued: std::sync::atomic::AtomicUsize,
+    cap: usize,
+}
+
+impl QueueGate {
+    /// At most `cap` frames waiting.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            cap,
+        }
+    }
+
+    /// Takes room for `n` frames; false (nothing taken) when there is none
+    /// (an empty queue always takes a chunk, however large).
+    pub fn try_acquire(&self, n: usize) -> bool {
+        self.queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q == 0 || q + n <= self.cap).then_some(q + n)
+            })
+            .is_ok()
+    }
+
+    /// Gives back room for `n` frames.
+    pub fn release(&self, n: usize) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(n))
+            });
+    }
+
+    /// Frames waiting.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
 
 /// Listener failures (at start-up only: nothing a peer does is one).
 #[derive(Debug, Error)]
@@ -251,7 +321,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut session = Session::bidirectional();
-    let mut buf = BytesMut::with_capacity(64 << 10);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut offset = 0u64;
     let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
     let bad = |offset: u64, kind: Malformed| frame::FrameError {
@@ -260,57 +330,60 @@ where
         kind,
     };
     loop {
-        // Every whole frame in the buffer.
+        // Every whole frame in the buffer: runs of data frames go out as
+        // one chunk, control frames are answered in between.
+        let mut pos = 0usize;
+        let mut run = 0usize;
         loop {
-            let (is_data, used) = match frame::parse(&buf, max_frame) {
-                Err(kind) => return Err(bad(offset, kind).into()),
+            let parsed = frame::parse(&buf[pos..], max_frame);
+            let control = match parsed {
+                Err(kind) => {
+                    flush(&mut buf, &mut pos, &mut run, peer, push);
+                    return Err(bad(offset, kind).into());
+                }
                 Ok(None) => break,
-                Ok(Some((Frame::Data(_), used))) => (true, used),
-                Ok(Some((Frame::Control(c), used))) => {
-                    match session
-                        .step(Frame::Control(c))
-                        .map_err(|k| bad(offset, k))?
-                    {
-                        Step::Reply(r) => {
-                            let finish = r.kind == frame::ControlType::Finish;
-                            s.write_all(&r.encode())
-                                .await
-                                .map_err(|source| StreamError::Io {
-                                    peer: peer.name.clone(),
-                                    offset,
-                                    source,
-                                })?;
-                            if finish {
-                                let _ = s.shutdown().await;
-                                return Ok(End::Finished);
-                            }
-                        }
-                        Step::Stopped => return Ok(End::Finished),
-                        Step::Data(_) | Step::Continue => {}
+                Ok(Some((Frame::Data(_), used))) => {
+                    // Checks the state (data only between START and STOP).
+                    if let Err(k) = session.step(Frame::Data(&[])) {
+                        flush(&mut buf, &mut pos, &mut run, peer, push);
+                        return Err(bad(offset, k).into());
                     }
-                    (false, used)
+                    pos += used;
+                    run += 1;
+                    offset += used as u64;
+                    continue;
                 }
+                Ok(Some((Frame::Control(c), used))) => (c, used),
             };
-            if is_data {
-                // Checks the state (data only between START and STOP).
-                session.step(Frame::Data(&[])).map_err(|k| bad(offset, k))?;
-                let data = buf.split_to(used).freeze().slice(4..);
-                count_frame(peer, data.len());
-                if !push(DnstapFrame {
-                    peer: peer.clone(),
-                    data,
-                }) {
-                    peer.drops.fetch_add(1, Ordering::Relaxed);
-                }
-            } else {
-                let _ = buf.split_to(used);
-            }
+            flush(&mut buf, &mut pos, &mut run, peer, push);
+            let (c, used) = control;
+            let _ = buf.split_to(used);
+            let at = offset;
             offset += used as u64;
+            match session.step(Frame::Control(c)).map_err(|k| bad(at, k))? {
+                Step::Reply(r) => {
+                    let finish = r.kind == frame::ControlType::Finish;
+                    s.write_all(&r.encode())
+                        .await
+                        .map_err(|source| StreamError::Io {
+                            peer: peer.name.clone(),
+                            offset: at,
+                            source,
+                        })?;
+                    if finish {
+                        let _ = s.shutdown().await;
+                        return Ok(End::Finished);
+                    }
+                }
+                Step::Stopped => return Ok(End::Finished),
+                Step::Data(_) | Step::Continue => {}
+            }
         }
+        flush(&mut buf, &mut pos, &mut run, peer, push);
         // Room for the next frame (its length is bounded by now).
-        let want = frame::needed(&buf).unwrap_or(8).max(4096);
+        let want = frame::needed(&buf).unwrap_or(8);
         if buf.capacity() - buf.len() < want.saturating_sub(buf.len()).max(4096) {
-            buf.reserve(want.max(64 << 10));
+            buf.reserve(want.max(READ_BUFFER));
         }
         let read = if session.state == frame::State::Data {
             s.read_buf(&mut buf).await

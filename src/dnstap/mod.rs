@@ -233,6 +233,37 @@ impl Feeder {
         }
     }
 
+    /// Feeds a chunk of consecutive data frames (each with its 32-bit
+    /// length, as [`listen::DnstapFrame`] carries them); returns the frames
+    /// that did not decode (counted; the first error is logged at debug).
+    pub fn feed_chunk(
+        &mut self,
+        pipeline: &mut Pipeline,
+        peer: &Arc<PeerStats>,
+        chunk: &Bytes,
+    ) -> u64 {
+        let mut pos = 0usize;
+        let mut bad = 0u64;
+        while let Some(len) = chunk
+            .get(pos..pos + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u32::from_be_bytes(b) as usize)
+        {
+            let end = pos + 4 + len;
+            if len == 0 || end > chunk.len() {
+                break;
+            }
+            if let Err(e) = self.feed(pipeline, peer, chunk.slice(pos + 4..end)) {
+                if bad == 0 {
+                    tracing::debug!(peer = %peer.name, "dnstap: {e}");
+                }
+                bad += 1;
+            }
+            pos = end;
+        }
+        bad
+    }
+
     /// Decodes one data frame of `peer` and feeds its DNS messages.
     /// Returns the decode error, already counted, for the caller to log.
     pub fn feed(
@@ -330,6 +361,11 @@ pub fn file_peer(stats: &DnstapStats, path: &Path) -> Arc<PeerStats> {
 
 /// Counts a data frame read from `peer`.
 pub fn count_frame(peer: &PeerStats, len: usize) {
-    PeerStats::add(&peer.frames, 1);
+    count_frames(peer, 1, len);
+}
+
+/// Counts `n` data frames of `len` payload bytes in all.
+pub fn count_frames(peer: &PeerStats, n: usize, len: usize) {
+    PeerStats::add(&peer.frames, n as u64);
     PeerStats::add(&peer.bytes, len as u64);
 }
