@@ -33,16 +33,30 @@ printf '[watch]\nfiles = ["%s"]\n' "$W/ten.txt" > "$W/ten.toml"
 
 best() { sort -n | tail -1; }
 rate() { sed -n 's/.*msgs\/s \([0-9]*\).*/\1/p'; }
-sock=()
-for _ in $(seq 1 "$RUNS"); do
+serve_send() { # offered rate (0: flat out) -> "fed drops msgs/s" of the receiver
   rm -f "$W/s.sock"
   taskset -c 0 "$DB" serve "$W/s.sock" "$W/ten.txt" "$FRAMES" > "$W/serve.out" &
   pid=$!
   for _ in $(seq 1 100); do [[ -S $W/s.sock ]] && break; sleep 0.05; done
-  taskset -c 1 "$DB" send "$W/t.dnstap" "$W/s.sock" > /dev/null
+  taskset -c 1 "$DB" send "$W/t.dnstap" "$W/s.sock" "$1" >&2
   wait "$pid"
   cat "$W/serve.out" >&2
-  sock+=("$(rate < "$W/serve.out")")
+  sed -n 's/.*dns messages \([0-9]*\).*drops \([0-9]*\).*msgs\/s \([0-9]*\).*/\1 \2 \3/p' "$W/serve.out"
+}
+# Offered rates: the sender paced to each (messages/s), then flat out. A run
+# counts when every message was fed and none dropped.
+paced=()
+for r in ${RATES:-500000 750000 1000000}; do
+  for _ in $(seq 1 "$RUNS"); do
+    read -r fed drops got < <(serve_send "$r")
+    paced+=("$r $fed $drops $got")
+  done
+done
+sock=()
+flat=()
+for _ in $(seq 1 "$RUNS"); do
+  read -r fed drops got < <(serve_send 0)
+  flat+=("$fed $drops $got"); sock+=("$got")
 done
 pc=()
 for _ in $(seq 1 "$RUNS"); do
@@ -58,7 +72,12 @@ rep() { # file -> messages/s of dnswatch replay (whole flow)
 }
 rd=(); rp=()
 for _ in $(seq 1 "$RUNS"); do rd+=("$(rep "$W/t.dnstap")"); rp+=("$(rep "$W/t.pcap")"); done
-echo "dnstap bench: $PAIRS pairs ($FRAMES DNS messages), 1,000 watched names, best of $RUNS, msgs/s on one core"
+echo "dnstap bench: $PAIRS pairs ($FRAMES DNS messages), 1,000 watched names, msgs/s on one core"
+echo "  socket, paced sender: offered/s  fed  dropped  pipeline msgs/s"
+printf '    %s\n' "${paced[@]}"
+echo "  socket, sender flat out: fed  dropped  pipeline msgs/s"
+printf '    %s\n' "${flat[@]}"
+echo "  best of $RUNS:"
 printf '  %-15s %12s\n' dnstap-socket "$(printf '%s\n' "${sock[@]}" | best)"
 printf '  %-15s %12s\n' pcap-pipeline "$(printf '%s\n' "${pc[@]}" | best)"
 printf '  %-15s %12s\n' replay-dnstap "$(printf '%s\n' "${rd[@]}" | best)"

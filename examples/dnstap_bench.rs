@@ -4,7 +4,8 @@
 //!                                                 # (CLIENT_QUERY / CLIENT_RESPONSE)
 //!     dnstap_bench serve SOCKET WATCH.txt FRAMES  # listen like `run --dnstap-socket`, feed
 //!                                                 # the pipeline until FRAMES frames, print the rate
-//!     dnstap_bench send FILE.dnstap SOCKET        # stream a file over the bidirectional handshake
+//!     dnstap_bench send FILE.dnstap SOCKET [RATE] # stream a file over the bidirectional handshake,
+//!                                                 # at RATE messages/s (default: as fast as it can)
 //!     dnstap_bench pcap IN.pcap WATCH.txt         # the same traffic through Pipeline::packet
 //!
 //! `serve` runs the listener (tokio, current thread) and the pipeline
@@ -35,7 +36,8 @@ fn main() -> ExitCode {
     let r = match a.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["convert", i, o] => convert(Path::new(i), Path::new(o)),
         ["serve", s, w, n] => serve(Path::new(s), Path::new(w), n.parse().unwrap_or(0)),
-        ["send", f, s] => send(Path::new(f), Path::new(s)),
+        ["send", f, s] => send(Path::new(f), Path::new(s), 0.0),
+        ["send", f, s, r] => send(Path::new(f), Path::new(s), r.parse().unwrap_or(0.0)),
         ["pcap", i, w] => pcap(Path::new(i), Path::new(w)),
         _ => Err("usage: dnstap_bench convert|serve|send|pcap ... (see the source)".into()),
     };
@@ -101,25 +103,51 @@ fn convert(input: &Path, output: &Path) -> Res {
     Ok(())
 }
 
-fn send(file: &Path, socket: &Path) -> Res {
+fn send(file: &Path, socket: &Path, rate: f64) -> Res {
     let data = std::fs::read(file).map_err(|e| e.to_string())?;
     let mut s = std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
-    s.write_all(&Control::dnstap(ControlType::Ready).encode())
-        .map_err(|e| e.to_string())?;
+    s.write_all(&Control::dnstap(ControlType::Ready).encode()).map_err(|e| e.to_string())?;
     let mut head = [0u8; 8];
     s.read_exact(&mut head).map_err(|e| e.to_string())?;
     let mut body = vec![0u8; u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize];
     s.read_exact(&mut body).map_err(|e| e.to_string())?;
-    let t = Instant::now();
     // The file is START, data frames, STOP: exactly what follows ACCEPT.
-    s.write_all(&data).map_err(|e| e.to_string())?;
+    // Sent in runs of 512 frames, paced to `rate` when given.
+    let mut cuts = Vec::new();
+    let mut pos = 0usize;
+    let mut frames = 0u64;
+    while pos + 4 <= data.len() {
+        let n = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
+        pos += if n == 0 {
+            8 + u32::from_be_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]) as usize
+        } else {
+            frames += 1;
+            4 + n
+        };
+        if frames % 512 == 0 || pos >= data.len() {
+            cuts.push((pos.min(data.len()), frames));
+        }
+    }
+    let t = Instant::now();
+    let mut from = 0usize;
+    for (to, sent) in cuts {
+        if to <= from {
+            continue;
+        }
+        s.write_all(&data[from..to]).map_err(|e| e.to_string())?;
+        from = to;
+        if rate > 0.0 {
+            let due = Duration::from_secs_f64(sent as f64 / rate);
+            let now = t.elapsed();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+    }
     let mut fin = [0u8; 12];
     s.read_exact(&mut fin).map_err(|e| e.to_string())?;
-    println!(
-        "sent {} bytes in {:.3} s",
-        data.len(),
-        t.elapsed().as_secs_f64()
-    );
+    let secs = t.elapsed().as_secs_f64();
+    println!("sent {frames} frames ({} bytes) in {secs:.3} s: {:.0} frames/s", data.len(), frames as f64 / secs);
     Ok(())
 }
 
