@@ -294,14 +294,7 @@ impl Default for PrivacySection {
     }
 }
 
-/// Fields `[privacy] scrub_fields` may name, with the value they are reset to.
-pub const SCRUBBABLE: &[(&str, &str)] = &[
-    ("ecs", "NULL"),
-    ("querier_port", "0"),
-    ("server_port", "0"),
-    ("source", "''"),
-    ("answers", "'[]'"),
-];
+pub use crate::store::SCRUBBABLE;
 
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
@@ -790,6 +783,52 @@ impl Config {
             sensor: self.sensor(),
         }
     }
+}
+
+/// Config, watch list and paths resolved from the shared options.
+#[derive(Debug)]
+pub struct Setup {
+    /// The configuration with command-line overrides applied.
+    pub config: Config,
+    /// The compiled watch list.
+    pub watch: Watchlist,
+    /// SQLite database path.
+    pub db: std::path::PathBuf,
+    /// Alert log path, if any.
+    pub alerts: Option<std::path::PathBuf>,
+}
+
+/// Resolves config file, command-line overrides, watch list and paths
+/// (a usage error, exit 2, when any of them is wrong).
+pub fn setup(common: &crate::cli::CommonArgs) -> Result<Setup, crate::exit::ExitError> {
+    let usage = |e: ConfigError| crate::exit::ExitError::Usage(e.to_string());
+    let mut config = match &common.config {
+        Some(path) => Config::load(path).map_err(usage)?,
+        None => Config::default(),
+    };
+    if !common.ports.is_empty() {
+        config.raw.capture.dns_ports = common.ports.clone();
+    }
+    if let Some(sensor) = &common.sensor {
+        config.raw.capture.sensor = sensor.clone();
+    }
+    crate::files::set_file_mode(config.file_mode().map_err(usage)?);
+    let watch = config.watchlist(&common.watch).map_err(usage)?;
+    let db = common
+        .db
+        .clone()
+        .or_else(|| config.raw.storage.database.clone())
+        .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_DB));
+    let alerts = common
+        .alerts
+        .clone()
+        .or_else(|| config.raw.alerts.log.clone());
+    Ok(Setup {
+        config,
+        watch,
+        db,
+        alerts,
+    })
 }
 
 #[cfg(test)]

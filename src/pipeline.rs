@@ -10,7 +10,7 @@ use crate::decode::{Datagram, DecodeConfig, Decoder, ErrorKind, LinkType};
 use crate::dns::pairing::{qname_hash, PairKey, Pairing, PendingQuery, WatchedQuery};
 use crate::dns::wire::{self, NameBuf, WireError};
 use crate::dns::{self, parse, Flags, Message};
-use crate::lookup::Lookup;
+use crate::model::{HourRow, Lookup};
 use crate::watch::Watchlist;
 
 /// Pipeline settings.
@@ -37,6 +37,27 @@ impl Default for PipelineConfig {
     }
 }
 
+/// Decoder counters and state sizes (see [`Pipeline::decoder_stats`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecoderStats {
+    /// Frames in.
+    pub packets: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// TCP holes given up on.
+    pub tcp_gaps: u64,
+    /// TCP streams with state now.
+    pub tcp_streams: u64,
+    /// TCP streams evicted by the caps.
+    pub tcp_evicted: u64,
+    /// Datagrams being reassembled now.
+    pub fragment_buffers: u64,
+    /// Bytes held for reassembly now.
+    pub fragment_bytes: u64,
+    /// Fragment buffers evicted by the caps.
+    pub fragment_evicted: u64,
+}
+
 /// Counters of the DNS stage.
 #[derive(Clone, Debug, Default)]
 pub struct DnsStats {
@@ -54,18 +75,6 @@ pub struct DnsStats {
     pub unsolicited: u64,
     /// DNS decode errors by kind (indices of [`ErrorKind`]).
     pub errors: [u64; ErrorKind::COUNT],
-}
-
-/// One row of the hourly traffic counters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HourRow {
-    /// Start of the hour (µs since the epoch).
-    pub hour_us: i64,
-    /// Metric name (`packets`, `messages`, `queries`, `responses`,
-    /// `rcode_NXDOMAIN`, `decode_errors`, ...).
-    pub metric: String,
-    /// Count.
-    pub value: u64,
 }
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -98,8 +107,7 @@ struct DnsStage {
 /// Packet in, lookups out.
 #[derive(Debug)]
 pub struct Pipeline {
-    /// The stateful decoder (its counters are public).
-    pub decoder: Decoder,
+    decoder: Decoder,
     stage: DnsStage,
     hour: Hour,
     hourly: Vec<HourRow>,
@@ -154,11 +162,6 @@ impl Pipeline {
         self.stage.source
     }
 
-    /// The configured sensor name (what new sources record).
-    pub fn sensor(&self) -> &str {
-        &self.stage.sensor
-    }
-
     /// Sets the sensor recorded on lookups of `source` (a dnstap peer's
     /// identity, say); the default is the pipeline's sensor.
     pub fn set_source_sensor(&mut self, source: u32, sensor: &str) {
@@ -171,6 +174,21 @@ impl Pipeline {
     pub fn select_source(&mut self, source: u32) {
         if (source as usize) < self.stage.sources.len() {
             self.stage.source = source;
+        }
+    }
+
+    /// Decoder counters and state sizes now.
+    pub fn decoder_stats(&self) -> DecoderStats {
+        let d = &self.decoder;
+        DecoderStats {
+            packets: d.stats.packets,
+            reassembled: d.stats.reassembled,
+            tcp_gaps: d.tcp.gaps,
+            tcp_streams: d.tcp.in_use() as u64,
+            tcp_evicted: d.tcp.evicted,
+            fragment_buffers: d.defrag.in_use() as u64,
+            fragment_bytes: d.defrag.bytes() as u64,
+            fragment_evicted: d.defrag.evicted,
         }
     }
 

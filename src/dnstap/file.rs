@@ -8,22 +8,20 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::frame::{FileError, FileReader, Malformed, DEFAULT_MAX_FRAME};
-use super::proto::Dnstap;
-use super::{count_frame, map, PeerStats};
+use super::{count_frame, Begin, Expander, Message, PeerStats};
 use crate::capture::CaptureError;
 
-/// A dnstap file being read.
+/// A dnstap file being read: one DNS message at a time, in file order.
 pub struct DnstapFile {
     reader: FileReader<std::io::BufReader<std::fs::File>>,
     path: PathBuf,
     name: String,
-    current: Option<(i64, Dnstap)>,
+    expander: Expander,
+    current: Option<Message>,
     /// Its counters.
     pub peer: Arc<PeerStats>,
     /// File size.
     pub file_len: u64,
-    /// Frames that did not decode (skipped).
-    pub decode_errors: u64,
 }
 
 impl std::fmt::Debug for DnstapFile {
@@ -35,8 +33,9 @@ impl std::fmt::Debug for DnstapFile {
 }
 
 impl DnstapFile {
-    /// Opens a file already recognised by [`super::is_dnstap_file`].
-    pub fn open(path: &Path, peer: Arc<PeerStats>) -> Result<Self, CaptureError> {
+    /// Opens a file already recognised by [`super::is_dnstap_file`]; its
+    /// messages are expanded by `expander`.
+    pub fn open(path: &Path, peer: Arc<PeerStats>, expander: Expander) -> Result<Self, CaptureError> {
         let reader = FileReader::open(path, DEFAULT_MAX_FRAME).map_err(|e| CaptureError::Open {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -46,10 +45,10 @@ impl DnstapFile {
             reader,
             path: path.to_path_buf(),
             name: path.display().to_string(),
+            expander,
             current: None,
             peer,
             file_len,
-            decode_errors: 0,
         })
     }
 
@@ -68,40 +67,43 @@ impl DnstapFile {
         self.reader.frames
     }
 
-    /// Reads up to the next dnstap message that decodes (the others are
-    /// counted and skipped); `Ok(false)` at the end of the file.
+    /// Frames that did not decode (counted and skipped).
+    pub fn decode_errors(&self) -> u64 {
+        self.expander.errors
+    }
+
+    /// Moves to the next DNS message (reading frames as needed; frames that
+    /// give none are counted and skipped); `Ok(false)` at the end.
     pub fn advance(&mut self) -> Result<bool, CaptureError> {
         self.current = None;
         loop {
+            if let Some(m) = self.expander.pop() {
+                self.current = Some(m);
+                return Ok(true);
+            }
             let payload = match self.reader.next_payload() {
                 Ok(Some(p)) => Bytes::copy_from_slice(p),
                 Ok(None) => return Ok(false),
                 Err(e) => return Err(self.error(e)),
             };
             count_frame(&self.peer, payload.len());
-            match map::decode(payload) {
-                Ok(d) => {
-                    let ts = time_of(&d);
-                    self.current = Some((ts, d));
-                    return Ok(true);
-                }
-                Err(e) => {
-                    self.decode_errors += 1;
-                    PeerStats::add(&self.peer.decode_errors, 1);
-                    tracing::debug!("{}: frame {}: {e}", self.name, self.reader.frames);
-                }
-            }
+            self.expander.load_frame(&self.peer, payload);
         }
     }
 
-    /// Time of the current message (µs; `i64::MIN` when it has none).
-    pub fn current_ts(&self) -> Option<i64> {
-        self.current.as_ref().map(|c| c.0)
+    /// A sub-source to announce before [`Self::current`] is handed out.
+    pub fn take_begin(&mut self) -> Option<Begin> {
+        self.expander.take_begin()
     }
 
-    /// Takes the current message.
-    pub fn take(&mut self) -> Option<Dnstap> {
-        self.current.take().map(|c| c.1)
+    /// The current message.
+    pub fn current(&self) -> Option<&Message> {
+        self.current.as_ref()
+    }
+
+    /// Time of the current message.
+    pub fn current_ts(&self) -> Option<i64> {
+        self.current.as_ref().map(|m| m.ts_us)
     }
 
     fn error(&self, e: FileError) -> CaptureError {
@@ -125,25 +127,5 @@ impl DnstapFile {
                 path,
             },
         }
-    }
-}
-
-/// Earliest time a dnstap message carries (µs).
-pub fn time_of(d: &Dnstap) -> i64 {
-    let Some(m) = &d.message else {
-        return i64::MIN;
-    };
-    let t = |s: Option<u64>, n: Option<u32>| {
-        let s = i64::try_from(s?).ok()?;
-        s.checked_mul(1_000_000)?
-            .checked_add(i64::from(n.unwrap_or(0).min(999_999_999) / 1000))
-    };
-    match (
-        t(m.query_time_sec, m.query_time_nsec),
-        t(m.response_time_sec, m.response_time_nsec),
-    ) {
-        (Some(q), Some(r)) => q.min(r),
-        (Some(x), None) | (None, Some(x)) => x,
-        (None, None) => i64::MIN,
     }
 }

@@ -10,8 +10,8 @@
 //! file (fstrm_capture) ─► frame::FileReader
 //!                              │  data frame (Bytes, zero-copy)
 //!                              ▼
-//!                        Feeder: proto decode (prost) → map (one or two DNS
-//!                        messages with endpoints) → Pipeline::message
+//!                        Expander: proto decode (prost) → map (one or two DNS
+//!                        messages with endpoints) → driver → Pipeline::message
 //! ```
 //!
 //! * [`frame`] is sans-I/O: a parser over a byte buffer and a state machine
@@ -35,8 +35,11 @@
 //!   non-blocking push; decoding happens on the pipeline thread. A peer that
 //!   breaks the protocol is logged, counted and disconnected; the others
 //!   are unaffected.
-//! * [`Feeder`] is the only piece that touches the [`Pipeline`]: the daemon
-//!   and `replay` each call [`Feeder::feed`] per frame.
+//! * [`Expander`] turns frames into the driver's inputs (DNS messages with
+//!   endpoints, `Next::Begin` for each new peer/identity): the daemon's
+//!   queue source and [`file::DnstapFile`] (merged with pcaps by `replay`)
+//!   both use it, so dnstap reaches `Pipeline::message` through the same
+//!   `driver::Runner` loop as captured frames.
 //!
 //! The sensor recorded on a lookup is the dnstap `identity` when the server
 //! sends one, else the configured `capture.sensor` (or host name).
@@ -47,15 +50,17 @@ pub mod listen;
 pub mod map;
 pub mod proto;
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
-use crate::pipeline::Pipeline;
+use crate::decode::Transport;
 use map::Role;
 use proto::MessageType;
 
@@ -208,42 +213,112 @@ impl DnstapStats {
     }
 }
 
-/// Feeds dnstap frames into a [`Pipeline`]: decode, map, one
-/// [`Pipeline::message`] call per DNS message. Each (peer, identity, role)
-/// is a pipeline source of its own, named after the peer (provenance
-/// `PEER#frame`) with the identity as sensor.
-#[derive(Debug, Default)]
-pub struct Feeder {
+/// A sub-source the driver must be told about before its first message
+/// (see [`crate::capture::Next::Begin`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Begin {
+    /// Its index.
+    pub index: usize,
+    /// Provenance name (the peer or file).
+    pub name: String,
+    /// Its sensor: the dnstap identity (with `/role` for non-client roles);
+    /// `None` for the configured sensor.
+    pub sensor: Option<String>,
+}
+
+/// One DNS message taken out of a dnstap frame, owning its bytes (a slice
+/// of the frame, not a copy).
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// Sub-source index (announced by a [`Begin`]).
+    pub source: usize,
+    /// Time (µs): query_time for a query, response_time for a response.
+    pub ts_us: i64,
+    /// Frame number within its peer (provenance).
+    pub frame: u64,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// The DNS message.
+    pub payload: Bytes,
+}
+
+impl Message {
+    /// As the driver's input.
+    pub fn item(&self) -> crate::capture::Item<'_> {
+        crate::capture::Item {
+            source: self.source,
+            ts_us: self.ts_us,
+            frame: self.frame,
+            input: crate::capture::Input::Message {
+                src: self.src,
+                dst: self.dst,
+                transport: self.transport,
+                payload: &self.payload,
+            },
+        }
+    }
+}
+
+/// Turns dnstap frames into DNS messages for the driver: decode, count by
+/// type, map, and give each (peer, identity, role) a sub-source of its own,
+/// announced once. Shared by the daemon's queue and by dnstap files.
+#[derive(Debug)]
+pub struct Expander {
     all_roles: bool,
-    sources: FxHashMap<(usize, Bytes, bool), u32>,
-    last: Option<(usize, Bytes, bool, u32)>,
-    /// Frames fed.
-    pub frames: u64,
+    next_index: Arc<AtomicUsize>,
+    sensor: String,
+    sources: FxHashMap<(usize, Bytes, bool), usize>,
+    last: Option<(usize, Bytes, bool, usize)>,
+    frames: FxHashMap<usize, u64>,
+    begins: VecDeque<Begin>,
+    messages: VecDeque<Message>,
     /// Frames that gave no DNS message because they did not decode.
     pub errors: u64,
 }
 
-impl Feeder {
+impl Expander {
     /// `all_roles`: record RESOLVER_* and the other roles too
-    /// (`capture.dnstap_resolver_messages`).
-    pub fn new(all_roles: bool) -> Self {
+    /// (`capture.dnstap_resolver_messages`); `next_index`: where new
+    /// sub-source indices come from (shared by everything that announces
+    /// sub-sources to one driver); `sensor`: the configured sensor, marked
+    /// with the role when a non-client message has no identity.
+    pub fn new(all_roles: bool, next_index: Arc<AtomicUsize>, sensor: &str) -> Self {
         Self {
             all_roles,
-            ..Self::default()
+            next_index,
+            sensor: sensor.to_string(),
+            sources: FxHashMap::default(),
+            last: None,
+            frames: FxHashMap::default(),
+            begins: VecDeque::new(),
+            messages: VecDeque::new(),
+            errors: 0,
         }
     }
 
-    /// Feeds a chunk of consecutive data frames (each with its 32-bit
-    /// length, as [`listen::DnstapFrame`] carries them); returns the frames
-    /// that did not decode (counted; the first error is logged at debug).
-    pub fn feed_chunk(
-        &mut self,
-        pipeline: &mut Pipeline,
-        peer: &Arc<PeerStats>,
-        chunk: &Bytes,
-    ) -> u64 {
+    /// Sub-sources to announce, in order, before any [`Self::pop`].
+    pub fn take_begin(&mut self) -> Option<Begin> {
+        self.begins.pop_front()
+    }
+
+    /// The next DNS message, in the order loaded.
+    pub fn pop(&mut self) -> Option<Message> {
+        self.messages.pop_front()
+    }
+
+    /// Nothing waiting.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.begins.is_empty()
+    }
+
+    /// Loads a chunk of consecutive data frames, each with its 32-bit
+    /// length (as [`listen::DnstapFrame`] carries them).
+    pub fn load_chunk(&mut self, peer: &Arc<PeerStats>, chunk: &Bytes) {
         let mut pos = 0usize;
-        let mut bad = 0u64;
         while let Some(len) = chunk
             .get(pos..pos + 4)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
@@ -253,51 +328,31 @@ impl Feeder {
             if len == 0 || end > chunk.len() {
                 break;
             }
-            if let Err(e) = self.feed(pipeline, peer, chunk.slice(pos + 4..end)) {
-                if bad == 0 {
-                    tracing::debug!(peer = %peer.name, "dnstap: {e}");
-                }
-                bad += 1;
-            }
+            self.load_frame(peer, chunk.slice(pos + 4..end));
             pos = end;
         }
-        bad
     }
 
-    /// Decodes one data frame of `peer` and feeds its DNS messages.
-    /// Returns the decode error, already counted, for the caller to log.
-    pub fn feed(
-        &mut self,
-        pipeline: &mut Pipeline,
-        peer: &Arc<PeerStats>,
-        frame: Bytes,
-    ) -> Result<(), map::MapError> {
+    /// Loads one data frame (the dnstap payload). A frame that does not
+    /// decode is counted (here and in the peer's counters) and skipped.
+    pub fn load_frame(&mut self, peer: &Arc<PeerStats>, frame: Bytes) {
+        let key = Arc::as_ptr(peer) as usize;
+        let n = {
+            let c = self.frames.entry(key).or_insert(0);
+            *c += 1;
+            *c
+        };
         let d = match map::decode(frame) {
             Ok(d) => d,
-            Err(e) => {
-                self.frames += 1;
-                return Err(self.failed(peer, e));
-            }
+            Err(e) => return self.failed(peer, n, &e),
         };
-        let n = self.frames + 1;
-        self.feed_decoded(pipeline, peer, &d, n)
-    }
-
-    /// Feeds the DNS messages of a decoded dnstap message; `n` is its frame
-    /// number in provenance (`PEER#n`).
-    pub fn feed_decoded(
-        &mut self,
-        pipeline: &mut Pipeline,
-        peer: &Arc<PeerStats>,
-        d: &proto::Dnstap,
-        n: u64,
-    ) -> Result<(), map::MapError> {
-        self.frames += 1;
-        let t = map::message_type(d);
+        let t = map::message_type(&d);
         PeerStats::add(&peer.by_type[t.map_or(0, |t| t as usize)], 1);
         let role = t.map_or(Role::Client, Role::of);
+        if !(self.all_roles || role.recorded_by_default()) {
+            return;
+        }
         let identity = d.identity.clone().unwrap_or_default();
-        let key = Arc::as_ptr(peer) as usize;
         let marked = !role.recorded_by_default();
         let source = match &self.last {
             Some((k, id, m, s)) if *k == key && *id == identity && *m == marked => *s,
@@ -305,40 +360,61 @@ impl Feeder {
                 let s = match self.sources.get(&(key, identity.clone(), marked)) {
                     Some(s) => *s,
                     None => {
-                        let s = pipeline.begin_source(&peer.name);
-                        if !identity.is_empty() || marked {
-                            let mut sensor = String::from_utf8_lossy(&identity).into_owned();
-                            if sensor.is_empty() {
-                                sensor = pipeline.sensor().to_string();
-                            }
-                            if marked {
-                                sensor.push('/');
-                                sensor.push_str(role.as_str());
-                            }
-                            pipeline.set_source_sensor(s, &sensor);
+                        let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+                        let mut sensor = (!identity.is_empty())
+                            .then(|| String::from_utf8_lossy(&identity).into_owned());
+                        if marked {
+                            let mut s = sensor.unwrap_or_else(|| self.sensor.clone());
+                            s.push('/');
+                            s.push_str(role.as_str());
+                            sensor = Some(s);
                         }
-                        self.sources.insert((key, identity.clone(), marked), s);
-                        s
+                        self.begins.push_back(Begin {
+                            index,
+                            name: peer.name.clone(),
+                            sensor,
+                        });
+                        self.sources.insert((key, identity.clone(), marked), index);
+                        index
                     }
                 };
                 self.last = Some((key, identity, marked, s));
                 s
             }
         };
-        pipeline.select_source(source);
-        let r = map::map(d, self.all_roles, &mut |m| {
-            pipeline.message(m.ts_us, n, m.src, m.dst, m.transport, m.payload);
+        let mut out = Vec::with_capacity(2);
+        let r = map::map(&d, self.all_roles, &mut |m| {
+            out.push((m.ts_us, m.src, m.dst, m.transport, m.payload.as_ptr(), m.payload.len()));
         });
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.failed(peer, e)),
+        if let Err(e) = r {
+            return self.failed(peer, n, &e);
+        }
+        for (ts_us, src, dst, transport, ptr, len) in out {
+            // The payload is one of the two byte fields of the message.
+            let payload = [&d.message]
+                .into_iter()
+                .flatten()
+                .flat_map(|m| [m.query_message.as_ref(), m.response_message.as_ref()])
+                .flatten()
+                .find(|b| b.as_ptr() == ptr && b.len() == len)
+                .cloned()
+                .unwrap_or_default();
+            self.messages.push_back(Message {
+                source,
+                ts_us,
+                frame: n,
+                src,
+                dst,
+                transport,
+                payload,
+            });
         }
     }
 
-    fn failed(&mut self, peer: &PeerStats, e: map::MapError) -> map::MapError {
+    fn failed(&mut self, peer: &PeerStats, n: u64, e: &map::MapError) {
         self.errors += 1;
         PeerStats::add(&peer.decode_errors, 1);
-        e
+        tracing::debug!("{}#{n}: dnstap: {e}", peer.name);
     }
 }
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{Batch, Sink, StoreError};
-use crate::alert::Alert;
-use crate::dns::Answer;
-use crate::lookup::Lookup;
+use crate::model::Alert;
+use crate::model::Answer;
+use crate::model::Lookup;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the count applied.
 const MIGRATIONS: &[&str] = &[
@@ -115,7 +115,7 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(super::file_mode())
+        .mode(crate::files::file_mode())
         .open(path)
     {
         Ok(_) => Ok(()),
@@ -437,8 +437,8 @@ impl SqliteStore {
     /// names, and the hourly lookups of each entry (by the entry that
     /// matched and every further entry in `also`) over the last
     /// `history_days` before the newest lookup.
-    pub fn preload(&self, history_days: i64) -> Result<crate::detect::Preload, StoreError> {
-        let mut p = crate::detect::Preload::default();
+    pub fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        let mut p = crate::model::Preload::default();
         let newest: Option<i64> =
             self.conn
                 .query_row("SELECT max(ts_us) FROM lookups", [], |r| r.get(0))?;
@@ -566,6 +566,10 @@ impl SqliteStore {
 }
 
 impl Sink for SqliteStore {
+    fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        SqliteStore::preload(self, history_days)
+    }
+
     fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
@@ -675,7 +679,7 @@ impl Sink for SqliteStore {
 impl SqliteStore {
     fn maintain(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if let Some((before, fields)) = &batch.scrub_before {
-            for (field, reset) in crate::config::SCRUBBABLE {
+            for (field, reset) in super::SCRUBBABLE {
                 if fields.iter().any(|f| f == field) {
                     // Field names come from the fixed list above, never from input.
                     self.conn.execute(
