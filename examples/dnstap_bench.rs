@@ -106,7 +106,8 @@ fn convert(input: &Path, output: &Path) -> Res {
 fn send(file: &Path, socket: &Path, rate: f64) -> Res {
     let data = std::fs::read(file).map_err(|e| e.to_string())?;
     let mut s = std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
-    s.write_all(&Control::dnstap(ControlType::Ready).encode()).map_err(|e| e.to_string())?;
+    s.write_all(&Control::dnstap(ControlType::Ready).encode())
+        .map_err(|e| e.to_string())?;
     let mut head = [0u8; 8];
     s.read_exact(&mut head).map_err(|e| e.to_string())?;
     let mut body = vec![0u8; u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize];
@@ -117,9 +118,11 @@ fn send(file: &Path, socket: &Path, rate: f64) -> Res {
     let mut pos = 0usize;
     let mut frames = 0u64;
     while pos + 4 <= data.len() {
-        let n = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
+        let n =
+            u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
         pos += if n == 0 {
-            8 + u32::from_be_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]) as usize
+            8 + u32::from_be_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]])
+                as usize
         } else {
             frames += 1;
             4 + n
@@ -147,7 +150,11 @@ fn send(file: &Path, socket: &Path, rate: f64) -> Res {
     let mut fin = [0u8; 12];
     s.read_exact(&mut fin).map_err(|e| e.to_string())?;
     let secs = t.elapsed().as_secs_f64();
-    println!("sent {frames} frames ({} bytes) in {secs:.3} s: {:.0} frames/s", data.len(), frames as f64 / secs);
+    println!(
+        "sent {frames} frames ({} bytes) in {secs:.3} s: {:.0} frames/s",
+        data.len(),
+        frames as f64 / secs
+    );
     Ok(())
 }
 
@@ -196,38 +203,37 @@ fn serve(socket: &Path, watch: &Path, frames: u64) -> Res {
     });
     ready_rx.recv().map_err(|e| e.to_string())??;
     println!("listening on {}", socket.display());
-    let mut x = Expander::new(false, Arc::new(std::sync::atomic::AtomicUsize::new(0)), "bench");
+    let mut x = Expander::new(
+        false,
+        Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        "bench",
+    );
     let mut ids: Vec<u32> = Vec::new();
     let mut start: Option<Instant> = None;
     let mut last = Instant::now();
     let mut n = 0u64;
     let mut lookups = 0usize;
-    loop {
-        match rx.recv_timeout(Duration::from_secs(if start.is_some() { 2 } else { 60 })) {
-            Ok(f) => {
-                start.get_or_insert_with(Instant::now);
-                gate.release(f.frames);
-                x.load_chunk(&f.peer, &f.data);
-                // What the driver does with the expander's output.
-                while let Some(b) = x.take_begin() {
-                    let id = pipeline.begin_source(&b.name);
-                    if ids.len() <= b.index {
-                        ids.resize(b.index + 1, 0);
-                    }
-                    ids[b.index] = id;
-                }
-                while let Some(m) = x.pop() {
-                    pipeline.select_source(ids.get(m.source).copied().unwrap_or(0));
-                    pipeline.message(m.ts_us, m.frame, m.src, m.dst, m.transport, &m.payload);
-                }
-                n += f.frames as u64;
-                lookups += pipeline.take_lookups().len();
-                last = Instant::now();
-                if n >= frames {
-                    break;
-                }
+    while let Ok(f) = rx.recv_timeout(Duration::from_secs(if start.is_some() { 2 } else { 60 })) {
+        start.get_or_insert_with(Instant::now);
+        gate.release(f.frames);
+        x.load_chunk(&f.peer, &f.data);
+        // What the driver does with the expander's output.
+        while let Some(b) = x.take_begin() {
+            let id = pipeline.begin_source(&b.name);
+            if ids.len() <= b.index {
+                ids.resize(b.index + 1, 0);
             }
-            Err(_) => break,
+            ids[b.index] = id;
+        }
+        while let Some(m) = x.pop() {
+            pipeline.select_source(ids.get(m.source).copied().unwrap_or(0));
+            pipeline.message(m.ts_us, m.frame, m.src, m.dst, m.transport, &m.payload);
+        }
+        n += f.frames as u64;
+        lookups += pipeline.take_lookups().len();
+        last = Instant::now();
+        if n >= frames {
+            break;
         }
     }
     // From the first frame received to the last one fed.

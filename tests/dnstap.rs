@@ -372,6 +372,8 @@ fn check_expected(got: &[serde_json::Value], sent: &[(&str, &str, &str)]) {
         let l = hits[0];
         assert_eq!(l["querier"], querier, "{l}");
         assert_eq!(l["server"], querier, "{l}");
+        // The dnstap identity unbound sends is the sensor.
+        assert_eq!(l["sensor"], "ub-test", "{l}");
         assert!(l["query_seen"].as_bool().unwrap() && l["answered"].as_bool().unwrap());
         let answers = l["answers"].to_string();
         match (*name, *qtype) {
@@ -630,7 +632,8 @@ fn an_fstrm_capture_file_of_the_same_stream_replays_to_the_live_lookups() {
     let dump = tcpdump(&pcap);
     let unbound = start_unbound(dir.path(), &tsock);
     let sent = send_queries();
-    let live = wait_lookups(&live_db, sent.len() + 1);
+    let live_now = wait_lookups(&live_db, sent.len() + 1);
+    assert_eq!(live_now.len(), sent.len() + 1, "{live_now:#?}");
     std::thread::sleep(Duration::from_millis(500));
     drop(unbound);
     assert_eq!(

@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{setup, ExitError};
 use crate::capture::file::{FileSource, BUFFER};
 use crate::capture::merge::{Damage, Merge, MergeFile};
-use crate::dnstap::file::DnstapFile;
 use crate::cli::ReplayArgs;
+use crate::dnstap::file::DnstapFile;
 use crate::driver::{Counters, Runner};
 use crate::store::sqlite::SqliteStore;
 use crate::store::writer::Writer;
@@ -46,7 +46,11 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
                 DnstapFile::open(path, peer, expander).map_err(|e| rt(&e))?,
             )));
         } else {
-            sources.push(FileSource::open_with_buffer(path, buffer).map_err(|e| rt(&e))?.into());
+            sources.push(
+                FileSource::open_with_buffer(path, buffer)
+                    .map_err(|e| rt(&e))?
+                    .into(),
+            );
         }
     }
     let store = SqliteStore::open(&s.db).map_err(|e| rt(&e))?;
@@ -109,7 +113,8 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     let wall = started.elapsed();
     let peers = dnstap_stats.peers();
     if !peers.is_empty() {
-        let load = |f: &dyn Fn(&crate::dnstap::PeerStats) -> u64| peers.iter().map(|p| f(p)).sum::<u64>();
+        let load =
+            |f: &dyn Fn(&crate::dnstap::PeerStats) -> u64| peers.iter().map(|p| f(p)).sum::<u64>();
         println!(
             "dnstap frames    {} ({} not dnstap messages)",
             load(&|p| p.frames.load(std::sync::atomic::Ordering::Relaxed)),

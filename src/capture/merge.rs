@@ -41,7 +41,7 @@ impl MergeFile {
     fn advance(&mut self) -> Result<bool, CaptureError> {
         match self {
             Self::Pcap(s) => s.advance(),
-            Self::Dnstap(s) => s.advance(),
+            Self::Dnstap(s) => s.advance().map_err(|e| dnstap_error(s, e)),
         }
     }
 
@@ -74,6 +74,47 @@ pub struct Damage {
     pub message: String,
     /// Bytes not readable.
     pub lost: u64,
+}
+
+/// A dnstap file's read error as a capture error: a malformed or cut
+/// stream is damage (the run goes on, the summary reports it).
+fn dnstap_error(f: &DnstapFile, e: crate::dnstap::frame::FileError) -> CaptureError {
+    use crate::dnstap::frame::{FileError, Malformed};
+    let path = f.path().to_path_buf();
+    let packets = f.frames_read();
+    match e {
+        FileError::Io { offset, source, .. } => CaptureError::Read {
+            path,
+            offset,
+            packets,
+            source,
+        },
+        FileError::Frame(fe) => CaptureError::Damaged {
+            lost: f.file_len.saturating_sub(fe.offset),
+            offset: fe.offset,
+            packets,
+            reason: match fe.kind {
+                Malformed::Truncated { .. } => format!("dnstap file cut short: {}", fe.kind),
+                k => format!("dnstap: {k}"),
+            },
+            path,
+        },
+    }
+}
+
+/// A dnstap message as an input of the driver.
+pub fn dnstap_item(m: &crate::dnstap::Message) -> Item<'_> {
+    Item {
+        source: m.source,
+        ts_us: m.ts_us,
+        frame: m.frame,
+        input: Input::Message {
+            src: m.src,
+            dst: m.dst,
+            transport: m.transport,
+            payload: &m.payload,
+        },
+    }
 }
 
 /// A capture being merged.
@@ -274,7 +315,7 @@ impl Source for Merge {
                     Some(m) => {
                         f.min = f.min.min(m.ts_us);
                         f.max = f.max.max(m.ts_us);
-                        Next::Item(m.item())
+                        Next::Item(dnstap_item(m))
                     }
                     None => Next::Idle,
                 };

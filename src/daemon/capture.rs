@@ -131,7 +131,10 @@ pub struct QueueSource {
     frames: Vec<u64>,
     current: Option<QueuedInput>,
     /// dnstap: frames → messages, and the gate bounding queued frames.
-    dnstap: Option<(crate::dnstap::Expander, Arc<crate::dnstap::listen::QueueGate>)>,
+    dnstap: Option<(
+        crate::dnstap::Expander,
+        Arc<crate::dnstap::listen::QueueGate>,
+    )>,
     message: Option<crate::dnstap::Message>,
 }
 
@@ -182,7 +185,7 @@ impl Source for QueueSource {
                 };
             }
             if let Some(m) = x.pop() {
-                return Next::Item(self.message.insert(m).item());
+                return Next::Item(crate::capture::merge::dnstap_item(self.message.insert(m)));
             }
         }
         match self.rx.recv_timeout(Duration::from_millis(100)) {

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::frame::{FileError, FileReader, Malformed, DEFAULT_MAX_FRAME};
+use super::frame::{FileError, FileReader, DEFAULT_MAX_FRAME};
 use super::{count_frame, Begin, Expander, Message, PeerStats};
-use crate::capture::CaptureError;
 
 /// A dnstap file being read: one DNS message at a time, in file order.
 pub struct DnstapFile {
@@ -35,11 +34,8 @@ impl std::fmt::Debug for DnstapFile {
 impl DnstapFile {
     /// Opens a file already recognised by [`super::is_dnstap_file`]; its
     /// messages are expanded by `expander`.
-    pub fn open(path: &Path, peer: Arc<PeerStats>, expander: Expander) -> Result<Self, CaptureError> {
-        let reader = FileReader::open(path, DEFAULT_MAX_FRAME).map_err(|e| CaptureError::Open {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    pub fn open(path: &Path, peer: Arc<PeerStats>, expander: Expander) -> Result<Self, FileError> {
+        let reader = FileReader::open(path, DEFAULT_MAX_FRAME)?;
         let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
         Ok(Self {
             reader,
@@ -74,7 +70,7 @@ impl DnstapFile {
 
     /// Moves to the next DNS message (reading frames as needed; frames that
     /// give none are counted and skipped); `Ok(false)` at the end.
-    pub fn advance(&mut self) -> Result<bool, CaptureError> {
+    pub fn advance(&mut self) -> Result<bool, FileError> {
         self.current = None;
         loop {
             if let Some(m) = self.expander.pop() {
@@ -84,7 +80,7 @@ impl DnstapFile {
             let payload = match self.reader.next_payload() {
                 Ok(Some(p)) => Bytes::copy_from_slice(p),
                 Ok(None) => return Ok(false),
-                Err(e) => return Err(self.error(e)),
+                Err(e) => return Err(e),
             };
             count_frame(&self.peer, payload.len());
             self.expander.load_frame(&self.peer, payload);
@@ -105,27 +101,16 @@ impl DnstapFile {
     pub fn current_ts(&self) -> Option<i64> {
         self.current.as_ref().map(|m| m.ts_us)
     }
+}
 
-    fn error(&self, e: FileError) -> CaptureError {
-        let path = self.path.clone();
-        let packets = self.reader.frames;
-        match e {
-            FileError::Io { offset, source, .. } => CaptureError::Read {
-                path,
-                offset,
-                packets,
-                source,
-            },
-            FileError::Frame(f) => CaptureError::Damaged {
-                lost: self.file_len.saturating_sub(f.offset),
-                offset: f.offset,
-                packets,
-                reason: match f.kind {
-                    Malformed::Truncated { .. } => format!("dnstap file cut short: {}", f.kind),
-                    k => format!("dnstap: {k}"),
-                },
-                path,
-            },
-        }
+impl DnstapFile {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Frames read before the current position.
+    pub fn frames_read(&self) -> u64 {
+        self.reader.frames
     }
 }

@@ -36,7 +36,7 @@
 //!   breaks the protocol is logged, counted and disconnected; the others
 //!   are unaffected.
 //! * [`Expander`] turns frames into the driver's inputs (DNS messages with
-//!   endpoints, `Next::Begin` for each new peer/identity): the daemon's
+//!   endpoints, a [`Begin`] for each new peer/identity): the daemon's
 //!   queue source and [`file::DnstapFile`] (merged with pcaps by `replay`)
 //!   both use it, so dnstap reaches `Pipeline::message` through the same
 //!   `driver::Runner` loop as captured frames.
@@ -214,7 +214,7 @@ impl DnstapStats {
 }
 
 /// A sub-source the driver must be told about before its first message
-/// (see [`crate::capture::Next::Begin`]).
+/// (the capture layer's `Next::Begin`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Begin {
     /// Its index.
@@ -244,23 +244,6 @@ pub struct Message {
     pub transport: Transport,
     /// The DNS message.
     pub payload: Bytes,
-}
-
-impl Message {
-    /// As the driver's input.
-    pub fn item(&self) -> crate::capture::Item<'_> {
-        crate::capture::Item {
-            source: self.source,
-            ts_us: self.ts_us,
-            frame: self.frame,
-            input: crate::capture::Input::Message {
-                src: self.src,
-                dst: self.dst,
-                transport: self.transport,
-                payload: &self.payload,
-            },
-        }
-    }
 }
 
 /// Turns dnstap frames into DNS messages for the driver: decode, count by
@@ -384,7 +367,14 @@ impl Expander {
         };
         let mut out = Vec::with_capacity(2);
         let r = map::map(&d, self.all_roles, &mut |m| {
-            out.push((m.ts_us, m.src, m.dst, m.transport, m.payload.as_ptr(), m.payload.len()));
+            out.push((
+                m.ts_us,
+                m.src,
+                m.dst,
+                m.transport,
+                m.payload.as_ptr(),
+                m.payload.len(),
+            ));
         });
         if let Err(e) = r {
             return self.failed(peer, n, &e);
