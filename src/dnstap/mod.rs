@@ -64,6 +64,10 @@ use crate::decode::Transport;
 use map::Role;
 use proto::MessageType;
 
+/// Distinct (peer, identity, role) sub-sources at most; later identities
+/// are recorded under the configured sensor.
+pub const MAX_SUBSOURCES: usize = 4096;
+
 /// Peers listed in the metrics at most (more fold into `other`).
 pub const MAX_PEERS: usize = 256;
 
@@ -335,8 +339,15 @@ impl Expander {
         if !(self.all_roles || role.recorded_by_default()) {
             return;
         }
-        let identity = d.identity.clone().unwrap_or_default();
         let marked = !role.recorded_by_default();
+        let mut identity = d.identity.clone().unwrap_or_default();
+        // A peer cycling through identities must not grow the sub-sources
+        // without bound: past the cap, new ones get the configured sensor.
+        if self.sources.len() >= MAX_SUBSOURCES
+            && !self.sources.contains_key(&(key, identity.clone(), marked))
+        {
+            identity = Bytes::new();
+        }
         let source = match &self.last {
             Some((k, id, m, s)) if *k == key && *id == identity && *m == marked => *s,
             _ => {
@@ -434,4 +445,66 @@ pub fn count_frame(peer: &PeerStats, len: usize) {
 pub fn count_frames(peer: &PeerStats, n: usize, len: usize) {
     PeerStats::add(&peer.frames, n as u64);
     PeerStats::add(&peer.bytes, len as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::SocketProtocol;
+
+    fn frame(identity: &[u8], t: MessageType, q: bool) -> Bytes {
+        let c: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        let s: SocketAddr = "192.0.2.53:53".parse().unwrap();
+        let m = (5i64, &b"dns"[..]);
+        let (qm, rm) = if q { (Some(m), None) } else { (None, Some(m)) };
+        Bytes::from(map::build(identity, t, SocketProtocol::Udp, c, s, qm, rm))
+    }
+
+    #[test]
+    fn identities_and_roles_become_announced_sub_sources() {
+        let peer = Arc::new(PeerStats::new("unix:/x"));
+        let mut x = Expander::new(true, Arc::new(AtomicUsize::new(3)), "host");
+        x.load_frame(&peer, frame(b"ub1", MessageType::ClientQuery, true));
+        x.load_frame(&peer, frame(b"ub1", MessageType::ClientResponse, false));
+        x.load_frame(&peer, frame(b"ub2", MessageType::ClientQuery, true));
+        x.load_frame(&peer, frame(b"", MessageType::ResolverQuery, true));
+        x.load_frame(&peer, Bytes::from_static(b"\xff\xff"));
+        let begins: Vec<Begin> = std::iter::from_fn(|| x.take_begin()).collect();
+        let sensors: Vec<(usize, Option<&str>)> = begins
+            .iter()
+            .map(|b| (b.index, b.sensor.as_deref()))
+            .collect();
+        assert_eq!(
+            sensors,
+            vec![
+                (3, Some("ub1")),
+                (4, Some("ub2")),
+                (5, Some("host/resolver"))
+            ]
+        );
+        let msgs: Vec<Message> = std::iter::from_fn(|| x.pop()).collect();
+        let src: Vec<(usize, u64)> = msgs.iter().map(|m| (m.source, m.frame)).collect();
+        assert_eq!(src, vec![(3, 1), (3, 2), (4, 3), (5, 4)]);
+        assert_eq!(&msgs[0].payload[..], b"dns");
+        // The response goes server → client.
+        assert_eq!(msgs[1].src.port(), 53);
+        assert_eq!(x.errors, 1);
+        assert_eq!(peer.decode_errors.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            peer.by_type[MessageType::ClientQuery as usize].load(Ordering::Relaxed),
+            2
+        );
+    }
+
+    #[test]
+    fn resolver_messages_are_only_counted_by_default() {
+        let peer = Arc::new(PeerStats::new("p"));
+        let mut x = Expander::new(false, Arc::new(AtomicUsize::new(0)), "host");
+        x.load_frame(&peer, frame(b"ub1", MessageType::ResolverResponse, false));
+        assert!(x.is_empty());
+        assert_eq!(
+            peer.by_type[MessageType::ResolverResponse as usize].load(Ordering::Relaxed),
+            1
+        );
+    }
 }
