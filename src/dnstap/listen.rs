@@ -56,7 +56,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct DnstapFrame {
     /// Whose they are (counters are updated through it).
     pub peer: Arc<PeerStats>,
-    /// Data frames, each with its 32-bit length (see [`super::Feeder::feed_chunk`]).
+    /// Data frames, each with its 32-bit length (see [`super::Expander::load_chunk`]).
     pub data: Bytes,
     /// How many frames `data` holds.
     pub frames: usize,
