@@ -507,36 +507,32 @@ impl<R: Read> FileReader<R> {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let want = needed(&self.buf).unwrap_or(8).max(1 << 16);
+        // At least the rest of the frame at hand (bounded by the parser),
+        // else 64 KiB; appended without zeroing the buffer first.
         let have = self.buf.len();
-        if self.buf.capacity() < want {
-            self.buf.reserve(want - have);
-        }
-        self.buf.resize(have.max(want), 0);
-        let mut filled = have;
-        while filled < self.buf.len() {
-            match self.inner.read(&mut self.buf[filled..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
+        let room = needed(&self.buf)
+            .unwrap_or(8)
+            .saturating_sub(have)
+            .max(1 << 16);
+        let mut limited = std::io::Read::by_ref(&mut self.inner).take(room as u64);
+        loop {
+            match limited.read_to_end(&mut self.buf) {
+                Ok(n) => {
+                    if (n as u64) < room as u64 {
+                        self.eof = true;
+                    }
+                    return Ok(());
                 }
-                Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(source) => {
-                    self.buf.truncate(filled);
                     return Err(FileError::Io {
                         path: self.path.clone(),
-                        offset: self.offset + filled as u64,
+                        offset: self.offset + self.buf.len() as u64,
                         source,
                     });
                 }
             }
-            if filled > have {
-                break;
-            }
         }
-        self.buf.truncate(filled);
-        Ok(())
     }
 }
 
