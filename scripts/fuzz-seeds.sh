@@ -21,6 +21,8 @@
 #                   pcapng files: mixed link types, both byte orders, two
 #                   sections, if_tsresol/if_tsoffset, simple and obsolete
 #                   packet blocks, an unknown block.
+#   dnstap          tests/data/*.dnstap (unbound's Frame Streams output), the
+#                   same stream with a READY frame first, and truncated cuts.
 #   tcp_reassembly, defrag: structured (arbitrary) inputs; the directories are
 #                   created empty and the fuzzer grows them.
 #
@@ -33,7 +35,7 @@ cd "$root"
 caps="${DNSWATCH_CORPUS:-$root/../shared/pcaps/real}"
 out="$root/fuzz/corpus"
 
-for t in decode_packet dns_message tcp_reassembly defrag config_parse capture_reader; do
+for t in decode_packet dns_message tcp_reassembly defrag config_parse capture_reader dnstap; do
     mkdir -p "$out/$t"
 done
 
@@ -255,6 +257,19 @@ if tshark_file:
                 except ValueError:
                     pass
 
+# dnstap: the Frame Streams files shipped in tests/data (real unbound
+# output), the same stream as a socket sends it (READY first), and cuts of it.
+import glob, struct as _s
+for path in sorted(glob.glob(os.path.join(os.path.dirname(out), "..", "tests", "data", "*.dnstap"))):
+    with open(path, "rb") as f:
+        buf = f.read()
+    save("dnstap", buf)
+    ct = b"protobuf:dnstap.Dnstap"
+    ready = _s.pack(">III", 0, 12 + len(ct), 4) + _s.pack(">II", 1, len(ct)) + ct
+    save("dnstap", ready + buf)
+    for cut in (len(buf) // 3, len(buf) // 2, len(buf) - 3):
+        save("dnstap", buf[:cut])
+
 for t in sorted(counts):
     print(f"fuzz-seeds: {t}: {counts[t]} new seeds")
 PY
@@ -263,6 +278,6 @@ for f in "$root"/config/*.toml; do
     [ -f "$f" ] || continue
     cp "$f" "$out/config_parse/$(sha1sum "$f" | cut -d' ' -f1)"
 done
-for t in decode_packet dns_message tcp_reassembly defrag config_parse capture_reader; do
+for t in decode_packet dns_message tcp_reassembly defrag config_parse capture_reader dnstap; do
     echo "fuzz-seeds: $t: $(find "$out/$t" -type f | wc -l) files in fuzz/corpus/$t"
 done

@@ -32,7 +32,7 @@ case "${FUZZ_PROFILE:-dev}" in
     release) profile=--release ;;
     *) echo "fuzz-smoke: FUZZ_PROFILE must be dev or release" >&2; exit 2 ;;
 esac
-all_targets=(decode_packet dns_message tcp_reassembly defrag config_parse capture_reader)
+all_targets=(decode_packet dns_message tcp_reassembly defrag config_parse capture_reader dnstap)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 # Extra libFuzzer options per target.
@@ -40,6 +40,7 @@ opts_for() {
     case "$1" in
         decode_packet) echo "-max_len=16384 -dict=dicts/decode_packet.dict" ;;
         capture_reader) echo "-max_len=65536 -dict=dicts/capture_reader.dict" ;;
+        dnstap) echo "-max_len=16384" ;;
         *) echo "" ;;
     esac
 }

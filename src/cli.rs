@@ -147,7 +147,8 @@ pub struct ReplayArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
-    /// Capture files (pcap or pcapng), merged by packet time.
+    /// Capture files (pcap or pcapng) or dnstap files (Frame Streams, as
+    /// fstrm_capture writes them), recognised by content and merged by time.
     #[arg(required = true, value_name = "CAPTURE")]
     pub files: Vec<PathBuf>,
 }
@@ -161,6 +162,15 @@ pub struct RunArgs {
     /// Interface to capture on; repeat for several (overrides capture.interfaces).
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interfaces: Vec<String>,
+    /// Listen for dnstap (Frame Streams) on this unix socket; repeat for
+    /// several (adds to capture.dnstap_sockets). With only dnstap inputs no
+    /// interface is opened and no CAP_NET_RAW is needed.
+    #[arg(long = "dnstap-socket", value_name = "PATH")]
+    pub dnstap_sockets: Vec<PathBuf>,
+    /// Listen for dnstap over TCP on ADDR:PORT; repeat for several (adds to
+    /// capture.dnstap_tcp).
+    #[arg(long = "dnstap-tcp", value_name = "ADDR:PORT")]
+    pub dnstap_tcp: Vec<std::net::SocketAddr>,
     /// Once the captures are open, switch to this user (and its group), as
     /// tcpdump -Z does (overrides run.user). Needs to start as root.
     #[arg(long, value_name = "USER")]

@@ -119,6 +119,19 @@ pub struct CaptureSection {
     pub queue_packets: usize,
     /// Sensor name recorded on every lookup; empty means the host name.
     pub sensor: String,
+    /// Unix sockets `run` listens on for dnstap (Frame Streams).
+    pub dnstap_sockets: Vec<PathBuf>,
+    /// Permissions (octal) of the dnstap unix sockets.
+    pub dnstap_socket_mode: String,
+    /// TCP addresses `run` listens on for dnstap.
+    pub dnstap_tcp: Vec<String>,
+    /// Record RESOLVER_*, FORWARDER_*, STUB_*, TOOL_* and UPDATE_* dnstap
+    /// messages too (with the role appended to the sensor).
+    pub dnstap_resolver_messages: bool,
+    /// Largest dnstap data frame accepted (bytes).
+    pub dnstap_max_frame: usize,
+    /// dnstap frames queued between the listeners and the pipeline.
+    pub dnstap_queue: usize,
 }
 
 impl Default for CaptureSection {
@@ -133,6 +146,12 @@ impl Default for CaptureSection {
             immediate_mode: true,
             queue_packets: 65_536,
             sensor: String::new(),
+            dnstap_sockets: Vec::new(),
+            dnstap_socket_mode: "0660".into(),
+            dnstap_tcp: Vec::new(),
+            dnstap_resolver_messages: false,
+            dnstap_max_frame: crate::dnstap::frame::DEFAULT_MAX_FRAME,
+            dnstap_queue: 65_536,
         }
     }
 }
@@ -372,6 +391,9 @@ impl Config {
         for f in &mut cfg.raw.watch.files {
             resolve(f);
         }
+        for f in &mut cfg.raw.capture.dnstap_sockets {
+            resolve(f);
+        }
         let credential = cfg
             .raw
             .privacy
@@ -533,6 +555,7 @@ impl Config {
         }
 
         self.file_mode()?;
+        self.dnstap_listen()?;
         for (key, days) in [
             ("storage.retention_days", r.storage.retention_days),
             ("privacy.scrub_after_days", r.privacy.scrub_after_days),
@@ -611,6 +634,55 @@ impl Config {
                 format!("{text:?} is not an octal mode with owner read-write and no execute bits (like \"0640\")"),
             )),
         }
+    }
+
+    /// The dnstap listeners `[capture] dnstap_*` ask for (validated).
+    pub fn dnstap_listen(&self) -> Result<crate::dnstap::listen::ListenConfig, ConfigError> {
+        let c = &self.raw.capture;
+        let text = c.dnstap_socket_mode.trim();
+        let unix_mode = u32::from_str_radix(text, 8)
+            .ok()
+            .filter(|m| *m & !0o777 == 0 && *m & 0o600 == 0o600)
+            .ok_or_else(|| {
+                self.invalid(
+                    "capture.dnstap_socket_mode",
+                    format!("{text:?} is not an octal mode with owner read-write (like \"0660\")"),
+                )
+            })?;
+        let mut tcp = Vec::with_capacity(c.dnstap_tcp.len());
+        for a in &c.dnstap_tcp {
+            tcp.push(a.parse::<std::net::SocketAddr>().map_err(|_| {
+                self.invalid(
+                    "capture.dnstap_tcp",
+                    format!("{a:?} is not ADDRESS:PORT (like \"127.0.0.1:6000\")"),
+                )
+            })?);
+        }
+        for p in &c.dnstap_sockets {
+            if p.as_os_str().is_empty() {
+                return Err(self.invalid("capture.dnstap_sockets", "empty socket path"));
+            }
+        }
+        for (key, v, lo, hi, unit) in [
+            (
+                "capture.dnstap_max_frame",
+                c.dnstap_max_frame,
+                1024,
+                16 << 20,
+                "bytes",
+            ),
+            ("capture.dnstap_queue", c.dnstap_queue, 1, 1 << 20, "frames"),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(self.invalid(key, format!("{v} is outside {lo} to {hi} ({unit})")));
+            }
+        }
+        Ok(crate::dnstap::listen::ListenConfig {
+            unix: c.dnstap_sockets.clone(),
+            unix_mode,
+            tcp,
+            max_frame: c.dnstap_max_frame,
+        })
     }
 
     /// Builds the watch list from the config plus `extra` entries (command line).
@@ -792,6 +864,42 @@ mod tests {
         .watchlist(&[])
         .unwrap_err();
         assert!(err.to_string().contains("watch.entries[1]"), "{err}");
+    }
+
+    #[test]
+    fn dnstap_keys_are_validated_with_file_line_and_key() {
+        let text = "[capture]\ndnstap_sockets = [\"dnstap.sock\"]\ndnstap_tcp = [\"127.0.0.1\"]\n";
+        let err = Config::from_str(text, Path::new("/etc/dnswatch/d.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("/etc/dnswatch/d.toml:3: capture.dnstap_tcp:"),
+            "{msg}"
+        );
+        let err = Config::from_str(
+            "[capture]\ndnstap_socket_mode = \"0777x\"\n",
+            Path::new("d.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("d.toml:2: capture.dnstap_socket_mode:"),
+            "{err}"
+        );
+        let err =
+            Config::from_str("[capture]\ndnstap_max_frame = 5\n", Path::new("d.toml")).unwrap_err();
+        assert!(
+            err.to_string().contains("capture.dnstap_max_frame"),
+            "{err}"
+        );
+        let ok = Config::from_str(
+            "[capture]\ndnstap_sockets = [\"dnstap.sock\"]\ndnstap_tcp = [\"127.0.0.1:6000\"]\n",
+            Path::new("/etc/dnswatch/d.toml"),
+        )
+        .unwrap();
+        let l = ok.dnstap_listen().unwrap();
+        assert_eq!(l.unix, vec![PathBuf::from("/etc/dnswatch/dnstap.sock")]);
+        assert_eq!(l.unix_mode, 0o660);
+        assert_eq!(l.tcp.len(), 1);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod daemon;
 pub mod decode;
 pub mod detect;
 pub mod dns;
+pub mod dnstap;
 pub mod driver;
 pub mod exit;
 pub mod files;

@@ -68,7 +68,8 @@ fn replay_then_lookups_json_has_the_documented_keys() {
             "ecs",
             "query_seen",
             "answered",
-            "source"
+            "source",
+            "sensor"
         ]
     );
     assert_eq!(lines[0]["answered"], true);

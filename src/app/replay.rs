@@ -8,8 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{setup, ExitError};
 use crate::capture::file::{FileSource, BUFFER};
-use crate::capture::merge::{Damage, Merge};
+use crate::capture::merge::{Damage, Merge, MergeFile};
 use crate::cli::ReplayArgs;
+use crate::dnstap::file::DnstapFile;
 use crate::driver::{Counters, Runner};
 use crate::store::sqlite::SqliteStore;
 use crate::store::writer::Writer;
@@ -27,9 +28,30 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     // All files are open at once (their packets are merged by time): read
     // buffers share 32 MiB, between 16 and 256 KiB each.
     let buffer = ((32usize << 20) / args.files.len().max(1)).clamp(16 << 10, BUFFER);
-    let mut sources = Vec::with_capacity(args.files.len());
+    // dnstap (Frame Streams) files are recognised by content, beside pcap
+    // and pcapng; their identities become sub-sources numbered after the files.
+    let dnstap_stats = crate::dnstap::DnstapStats::default();
+    let next_index = Arc::new(std::sync::atomic::AtomicUsize::new(args.files.len()));
+    let sensor = s.config.sensor();
+    let mut sources: Vec<MergeFile> = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        sources.push(FileSource::open_with_buffer(path, buffer).map_err(|e| rt(&e))?);
+        if crate::dnstap::is_dnstap_file(path) {
+            let expander = crate::dnstap::Expander::new(
+                s.config.raw.capture.dnstap_resolver_messages,
+                next_index.clone(),
+                &sensor,
+            );
+            let peer = crate::dnstap::file_peer(&dnstap_stats, path);
+            sources.push(MergeFile::Dnstap(Box::new(
+                DnstapFile::open(path, peer, expander).map_err(|e| rt(&e))?,
+            )));
+        } else {
+            sources.push(
+                FileSource::open_with_buffer(path, buffer)
+                    .map_err(|e| rt(&e))?
+                    .into(),
+            );
+        }
     }
     let store = SqliteStore::open(&s.db).map_err(|e| rt(&e))?;
     let preload = store
@@ -89,6 +111,16 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     }
     let (counters, _) = runner.finish().map_err(|e| rt(&e))?;
     let wall = started.elapsed();
+    let peers = dnstap_stats.peers();
+    if !peers.is_empty() {
+        let load =
+            |f: &dyn Fn(&crate::dnstap::PeerStats) -> u64| peers.iter().map(|p| f(p)).sum::<u64>();
+        println!(
+            "dnstap frames    {} ({} not dnstap messages)",
+            load(&|p| p.frames.load(std::sync::atomic::Ordering::Relaxed)),
+            load(&|p| p.decode_errors.load(std::sync::atomic::Ordering::Relaxed)),
+        );
+    }
     print_summary(
         &counters,
         args.files.len(),

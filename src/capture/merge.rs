@@ -12,6 +12,60 @@ use std::collections::BinaryHeap;
 use super::file::FileSource;
 use super::source::{Input, Item, Next, Source};
 use super::{CaptureError, PacketSource};
+use crate::dnstap::file::DnstapFile;
+
+/// A file to merge: a pcap/pcapng capture or a dnstap (Frame Streams) file.
+#[derive(Debug)]
+pub enum MergeFile {
+    /// pcap or pcapng.
+    Pcap(FileSource),
+    /// dnstap; its messages come from sub-sources of their own (one per
+    /// identity), announced when first seen.
+    Dnstap(Box<DnstapFile>),
+}
+
+impl From<FileSource> for MergeFile {
+    fn from(f: FileSource) -> Self {
+        Self::Pcap(f)
+    }
+}
+
+impl MergeFile {
+    fn name(&self) -> &str {
+        match self {
+            Self::Pcap(s) => s.name(),
+            Self::Dnstap(s) => s.name(),
+        }
+    }
+
+    fn advance(&mut self) -> Result<bool, CaptureError> {
+        match self {
+            Self::Pcap(s) => s.advance(),
+            Self::Dnstap(s) => s.advance().map_err(|e| dnstap_error(s, e)),
+        }
+    }
+
+    fn current_ts(&self) -> Option<i64> {
+        match self {
+            Self::Pcap(s) => s.current().map(|p| p.ts_us),
+            Self::Dnstap(s) => s.current_ts(),
+        }
+    }
+
+    fn file_len(&self) -> u64 {
+        match self {
+            Self::Pcap(s) => s.file_len,
+            Self::Dnstap(s) => s.file_len,
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Self::Pcap(s) => s.bytes_read,
+            Self::Dnstap(s) => s.bytes_read(),
+        }
+    }
+}
 
 /// A file that could not be read to its end.
 #[derive(Debug)]
@@ -22,10 +76,51 @@ pub struct Damage {
     pub lost: u64,
 }
 
+/// A dnstap file's read error as a capture error: a malformed or cut
+/// stream is damage (the run goes on, the summary reports it).
+fn dnstap_error(f: &DnstapFile, e: crate::dnstap::frame::FileError) -> CaptureError {
+    use crate::dnstap::frame::{FileError, Malformed};
+    let path = f.path().to_path_buf();
+    let packets = f.frames_read();
+    match e {
+        FileError::Io { offset, source, .. } => CaptureError::Read {
+            path,
+            offset,
+            packets,
+            source,
+        },
+        FileError::Frame(fe) => CaptureError::Damaged {
+            lost: f.file_len.saturating_sub(fe.offset),
+            offset: fe.offset,
+            packets,
+            reason: match fe.kind {
+                Malformed::Truncated { .. } => format!("dnstap file cut short: {}", fe.kind),
+                k => format!("dnstap: {k}"),
+            },
+            path,
+        },
+    }
+}
+
+/// A dnstap message as an input of the driver.
+pub fn dnstap_item(m: &crate::dnstap::Message) -> Item<'_> {
+    Item {
+        source: m.source,
+        ts_us: m.ts_us,
+        frame: m.frame,
+        input: Input::Message {
+            src: m.src,
+            dst: m.dst,
+            transport: m.transport,
+            payload: &m.payload,
+        },
+    }
+}
+
 /// A capture being merged.
 #[derive(Debug)]
 struct Member {
-    src: FileSource,
+    src: MergeFile,
     /// Time of its first packet.
     first: Option<i64>,
     /// Earliest and latest packet times read.
@@ -49,7 +144,7 @@ pub struct Merge {
 
 impl Merge {
     /// Merges `sources` (already opened); reads each one's first packet.
-    pub fn new(sources: Vec<FileSource>) -> Self {
+    pub fn new<F: Into<MergeFile>>(sources: Vec<F>) -> Self {
         let mut m = Self {
             files: Vec::with_capacity(sources.len()),
             heap: BinaryHeap::with_capacity(sources.len()),
@@ -58,9 +153,10 @@ impl Merge {
             damaged: Vec::new(),
             failed: Vec::new(),
         };
-        for mut src in sources {
+        for src in sources {
+            let mut src: MergeFile = src.into();
             let first = match src.advance() {
-                Ok(true) => src.current().map(|p| p.ts_us),
+                Ok(true) => src.current_ts(),
                 Ok(false) => None,
                 Err(e) => {
                     m.report(e);
@@ -114,7 +210,7 @@ impl Merge {
         let f = &mut self.files[rank];
         match f.src.advance() {
             Ok(true) => {
-                top.0 .0 = f.src.current().map_or(i64::MAX, |p| p.ts_us);
+                top.0 .0 = f.src.current_ts().unwrap_or(i64::MAX);
             }
             Ok(false) => {
                 PeekMut::pop(top);
@@ -138,12 +234,12 @@ impl Merge {
 
     /// Bytes of all files (for a progress bar; 0 for pipes).
     pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.src.file_len).sum()
+        self.files.iter().map(|f| f.src.file_len()).sum()
     }
 
     /// Bytes read so far over all files (for a progress bar).
     pub fn bytes_read(&self) -> u64 {
-        self.files.iter().map(|f| f.src.bytes_read).sum()
+        self.files.iter().map(|f| f.src.bytes_read()).sum()
     }
 
     /// Warnings for files whose time spans overlap (their packets were
@@ -201,10 +297,33 @@ impl Source for Merge {
         let Some(Reverse((_, rank))) = self.heap.peek().copied() else {
             return Next::End;
         };
-        self.pending = Some(rank);
         let f = &mut self.files[rank];
-        let frame = f.src.packets();
-        match f.src.current() {
+        let src = match &mut f.src {
+            MergeFile::Pcap(src) => src,
+            MergeFile::Dnstap(d) => {
+                // A new identity is announced before its first message
+                // (the same message is handed out on the next call).
+                if let Some(b) = d.take_begin() {
+                    return Next::Begin {
+                        index: b.index,
+                        name: b.name,
+                        sensor: b.sensor,
+                    };
+                }
+                self.pending = Some(rank);
+                return match d.current() {
+                    Some(m) => {
+                        f.min = f.min.min(m.ts_us);
+                        f.max = f.max.max(m.ts_us);
+                        Next::Item(dnstap_item(m))
+                    }
+                    None => Next::Idle,
+                };
+            }
+        };
+        self.pending = Some(rank);
+        let frame = src.packets();
+        match src.current() {
             Some(p) => {
                 f.min = f.min.min(p.ts_us);
                 f.max = f.max.max(p.ts_us);

@@ -26,6 +26,9 @@ pub enum Queued {
     },
     /// An input.
     Input(QueuedInput),
+    /// dnstap frames of one peer (expanded into messages on the pipeline
+    /// thread; see [`crate::dnstap::Expander`]).
+    Dnstap(crate::dnstap::listen::DnstapFrame),
 }
 
 /// One input on its way from an input thread to the pipeline.
@@ -127,6 +130,12 @@ pub struct QueueSource {
     announced: usize,
     frames: Vec<u64>,
     current: Option<QueuedInput>,
+    /// dnstap: frames → messages, and the gate bounding queued frames.
+    dnstap: Option<(
+        crate::dnstap::Expander,
+        Arc<crate::dnstap::listen::QueueGate>,
+    )>,
+    message: Option<crate::dnstap::Message>,
 }
 
 impl QueueSource {
@@ -140,7 +149,20 @@ impl QueueSource {
             rx,
             names,
             current: None,
+            dnstap: None,
+            message: None,
         }
+    }
+
+    /// Expands dnstap chunks from the queue with `expander`, releasing
+    /// their room in `gate` once taken off the queue.
+    pub fn with_dnstap(
+        mut self,
+        expander: crate::dnstap::Expander,
+        gate: Arc<crate::dnstap::listen::QueueGate>,
+    ) -> Self {
+        self.dnstap = Some((expander, gate));
+        self
     }
 }
 
@@ -154,7 +176,33 @@ impl Source for QueueSource {
                 sensor: None,
             };
         }
+        if let Some((x, _)) = self.dnstap.as_mut() {
+            if let Some(b) = x.take_begin() {
+                return Next::Begin {
+                    index: b.index,
+                    name: b.name,
+                    sensor: b.sensor,
+                };
+            }
+            if let Some(m) = x.pop() {
+                return Next::Item(crate::capture::merge::dnstap_item(self.message.insert(m)));
+            }
+        }
         match self.rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Queued::Dnstap(f)) => {
+                match self.dnstap.as_mut() {
+                    Some((x, gate)) => {
+                        gate.release(f.frames);
+                        x.load_chunk(&f.peer, &f.data);
+                        if !x.is_empty() {
+                            // Hands out what the chunk gave (at most one level deep).
+                            return self.next();
+                        }
+                    }
+                    None => tracing::error!("dnstap frames without a dnstap expander"),
+                }
+                Next::Idle
+            }
             Ok(Queued::Begin {
                 index,
                 name,

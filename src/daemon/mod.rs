@@ -108,6 +108,7 @@ impl From<ExitError> for DaemonError {
 struct PipelineCtx {
     control: Receiver<Control>,
     ifaces: Vec<(String, Arc<IfaceCounters>)>,
+    dnstap: Arc<crate::dnstap::DnstapStats>,
     metrics: MetricsText,
     log_interval: Duration,
     retention_days: u32,
@@ -205,7 +206,8 @@ impl Housekeeping {
     }
 
     fn publish(&self, c: &Counters) {
-        let text = metrics::render(c, &self.ctx.ifaces);
+        let mut text = metrics::render(c, &self.ctx.ifaces);
+        self.ctx.dnstap.render(&mut text);
         if let Ok(mut m) = self.ctx.metrics.lock() {
             *m = text;
         }
@@ -235,9 +237,16 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
     } else {
         args.interfaces.clone()
     };
-    if interfaces.is_empty() {
+    let mut dnstap_cfg = s
+        .config
+        .dnstap_listen()
+        .map_err(|e| DaemonError::Usage(e.to_string()))?;
+    dnstap_cfg.unix.extend(args.dnstap_sockets.iter().cloned());
+    dnstap_cfg.tcp.extend(args.dnstap_tcp.iter().copied());
+    let dnstap_on = !(dnstap_cfg.unix.is_empty() && dnstap_cfg.tcp.is_empty());
+    if interfaces.is_empty() && !dnstap_on {
         return Err(DaemonError::Usage(
-            "no interface to capture on: give -i IFACE or capture.interfaces".into(),
+            "nothing to capture: give -i IFACE (capture.interfaces) or --dnstap-socket PATH / --dnstap-tcp ADDR:PORT (capture.dnstap_sockets, capture.dnstap_tcp)".into(),
         ));
     }
     if s.watch.is_empty() {
@@ -252,6 +261,24 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
     for iface in &interfaces {
         sources.push(LiveSource::open(iface, &lcfg)?);
     }
+    // dnstap sockets are bound before privileges are dropped (their
+    // directory may be root's); only interfaces need CAP_NET_RAW.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| DaemonError::Start {
+            what: "the runtime",
+            source,
+        })?;
+    let dnstap_listeners = if dnstap_on {
+        let _guard = rt.enter();
+        Some(
+            crate::dnstap::listen::Listeners::bind(&dnstap_cfg)
+                .map_err(|e| DaemonError::Usage(e.to_string()))?,
+        )
+    } else {
+        None
+    };
     let user = args
         .user
         .clone()
@@ -276,7 +303,33 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
     .keep_going(true)
     .tick_every(256);
 
-    let (tx, rx) = sync_channel::<Queued>(s.config.raw.capture.queue_packets);
+    let mut queue_len = 0;
+    if !interfaces.is_empty() {
+        queue_len += s.config.raw.capture.queue_packets;
+    }
+    if dnstap_on {
+        queue_len += s.config.raw.capture.dnstap_queue;
+    }
+    let (tx, rx) = sync_channel::<Queued>(queue_len.max(1));
+    // dnstap: readers push runs of frames; the gate bounds the frames queued.
+    let dnstap_stats = Arc::new(crate::dnstap::DnstapStats::default());
+    let dnstap_gate = Arc::new(crate::dnstap::listen::QueueGate::new(
+        s.config.raw.capture.dnstap_queue,
+    ));
+    let dnstap_push: crate::dnstap::listen::Push = {
+        let (tx, gate) = (tx.clone(), dnstap_gate.clone());
+        Arc::new(move |f| {
+            let n = f.frames;
+            if !gate.try_acquire(n) {
+                return false;
+            }
+            let ok = tx.try_send(Queued::Dnstap(f)).is_ok();
+            if !ok {
+                gate.release(n);
+            }
+            ok
+        })
+    };
     let (ctl_tx, ctl_rx) = sync_channel::<Control>(16);
     let stop = Arc::new(AtomicBool::new(false));
     let mut names = Vec::new();
@@ -301,6 +354,7 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
     let ctx = PipelineCtx {
         control: ctl_rx,
         ifaces,
+        dnstap: dnstap_stats.clone(),
         metrics: metrics.clone(),
         log_interval: Duration::from_secs(s.config.raw.metrics.log_interval_s),
         retention_days: s.config.raw.storage.retention_days,
@@ -309,7 +363,13 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
             s.config.raw.privacy.scrub_fields.clone(),
         ),
     };
-    let queue = QueueSource::new(rx, names);
+    // dnstap sub-sources are numbered after the interfaces.
+    let expander = crate::dnstap::Expander::new(
+        s.config.raw.capture.dnstap_resolver_messages,
+        Arc::new(std::sync::atomic::AtomicUsize::new(names.len())),
+        &s.config.sensor(),
+    );
+    let queue = QueueSource::new(rx, names).with_dnstap(expander, dnstap_gate);
     let pipeline = std::thread::Builder::new()
         .name("pipeline".into())
         .spawn(move || pipeline_thread(runner, queue, ctx))
@@ -318,14 +378,11 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
             source,
         })?;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| DaemonError::Start {
-            what: "the runtime",
-            source,
-        })?;
     let result: Result<(), DaemonError> = rt.block_on(async {
+        match dnstap_listeners {
+            Some(l) => drop(l.spawn(dnstap_stats.clone(), dnstap_push)),
+            None => drop(dnstap_push),
+        }
         use tokio::signal::unix::{signal, SignalKind};
         let sig = |k| {
             signal(k).map_err(|source| DaemonError::Start {
@@ -348,7 +405,7 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
             tracing::info!(address = %metrics_addr, "metrics at /metrics");
             tokio::spawn(metrics::serve(listener, metrics));
         }
-        tracing::info!(interfaces = ?interfaces, db = %s.db.display(), entries = s.watch.len(), "capturing");
+        tracing::info!(interfaces = ?interfaces, dnstap_sockets = ?dnstap_cfg.unix, dnstap_tcp = ?dnstap_cfg.tcp, db = %s.db.display(), entries = s.watch.len(), "capturing");
         sd_notify("READY=1\nSTATUS=capturing");
         let watchdog = std::env::var("WATCHDOG_USEC")
             .ok()
@@ -405,6 +462,9 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
             tracing::error!("a capture thread panicked");
         }
     }
+    // Ends the dnstap readers (their queue senders with them), so the
+    // pipeline drains what was accepted and finishes.
+    rt.shutdown_timeout(Duration::from_millis(500));
     let counters = match pipeline.join() {
         Ok(r) => r?,
         Err(_) => return Err(DaemonError::Panicked),
