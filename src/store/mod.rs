@@ -5,6 +5,7 @@
 //! pipeline hands over [`Batch`]es; a sink writes each batch atomically, so a
 //! crash loses at most the batch being written.
 
+pub mod clickhouse;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -78,6 +79,9 @@ pub enum StoreError {
     /// Encoding a row failed.
     #[error("cannot encode row: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The ClickHouse store failed (its spool, or at open the server).
+    #[error(transparent)]
+    ClickHouse(#[from] clickhouse::ChError),
 }
 
 impl StoreError {
@@ -91,6 +95,8 @@ impl StoreError {
                 f.code,
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::DiskFull
             ),
+            // The spool could not be written (a full disk, say).
+            Self::ClickHouse(clickhouse::ChError::Spool(_)) => true,
             _ => false,
         }
     }
@@ -169,4 +175,95 @@ pub trait Sink: Send {
     /// How long one write waits for a lock held by someone else before it
     /// fails (the daemon's writer waits briefly and retries itself).
     fn set_lock_wait(&mut self, _wait: std::time::Duration) {}
+
+    /// Called once after the last batch: a sink that sends in the
+    /// background finishes (or says what it could not finish).
+    fn close(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Several sinks fed the same batches (SQLite and ClickHouse at once).
+///
+/// A batch that fails in one sink after another took it is retried by the
+/// writer; the sinks that already have it are skipped on that retry (the
+/// batch is recognised by its size and first and last lookups), so no sink
+/// gets it twice.
+pub struct Tee {
+    sinks: Vec<Box<dyn Sink>>,
+    /// The batch being retried and which sinks already wrote it.
+    retry: Option<(BatchKey, Vec<bool>)>,
+}
+
+impl std::fmt::Debug for Tee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tee")
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+type BatchKey = (
+    usize,
+    usize,
+    usize,
+    Option<(i64, String)>,
+    Option<(i64, String)>,
+);
+
+fn batch_key(b: &Batch) -> BatchKey {
+    let end = |l: Option<&Lookup>| l.map(|l| (l.ts_us, l.source.clone()));
+    (
+        b.lookups.len(),
+        b.hourly.len(),
+        b.alerts.len(),
+        end(b.lookups.first()),
+        end(b.lookups.last()),
+    )
+}
+
+impl Tee {
+    /// Feeds `sinks` in order.
+    pub fn new(sinks: Vec<Box<dyn Sink>>) -> Self {
+        Self { sinks, retry: None }
+    }
+}
+
+impl Sink for Tee {
+    fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let key = batch_key(batch);
+        let mut done = match self.retry.take() {
+            Some((k, done)) if k == key => done,
+            _ => vec![false; self.sinks.len()],
+        };
+        for (i, sink) in self.sinks.iter_mut().enumerate() {
+            if done[i] {
+                continue;
+            }
+            if let Err(e) = sink.write(batch) {
+                self.retry = Some((key, done));
+                return Err(e);
+            }
+            done[i] = true;
+        }
+        Ok(())
+    }
+
+    fn set_lock_wait(&mut self, wait: std::time::Duration) {
+        for s in &mut self.sinks {
+            s.set_lock_wait(wait);
+        }
+    }
+
+    fn close(&mut self) -> Result<(), StoreError> {
+        let mut first = Ok(());
+        for s in &mut self.sinks {
+            if let Err(e) = s.close() {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
 }
