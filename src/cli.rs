@@ -132,6 +132,16 @@ pub struct CommonArgs {
     /// DNS port; repeat for several (overrides capture.dns_ports; default 53).
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
+    /// Also send lookups, alerts, summaries and hourly counters to this
+    /// ClickHouse server (HTTP interface, e.g. http://127.0.0.1:8123);
+    /// overrides storage.clickhouse.url. Batches are spooled on disk first
+    /// (storage.clickhouse.spool_dir, default `<db>.clickhouse-spool`).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<String>,
+    /// Sensor name written on every ClickHouse row (overrides
+    /// storage.clickhouse.sensor; default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
 }
 
 /// `replay`.

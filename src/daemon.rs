@@ -681,8 +681,9 @@ pub fn run(args: RunArgs) -> Result<(), ExitError> {
     let preload = store
         .preload(crate::detect::preload_days(&s.config.raw.detectors))
         .map_err(|e| ExitError::Runtime(e.to_string()))?;
+    let (sink, _ch_stats) = crate::app::sinks(&s, store, false)?;
     let writer = Writer::spawn_capped(
-        Box::new(store),
+        sink,
         true,
         usize::try_from(s.config.raw.storage.max_pending_mb)
             .unwrap_or(usize::MAX)

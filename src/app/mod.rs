@@ -65,6 +65,38 @@ pub(crate) struct Setup {
     pub(crate) watch: Watchlist,
     pub(crate) db: PathBuf,
     pub(crate) alerts: Option<PathBuf>,
+    /// The ClickHouse sink's settings, when one is configured or given.
+    pub(crate) clickhouse: Option<crate::store::clickhouse::Settings>,
+}
+
+/// The sink(s) to write: SQLite, plus ClickHouse when configured.
+/// `require_server`: fail now when ClickHouse cannot be reached or its
+/// schema is wrong (replay) instead of spooling until it can (daemon).
+pub(crate) fn sinks(
+    s: &Setup,
+    sqlite: crate::store::sqlite::SqliteStore,
+    require_server: bool,
+) -> Result<
+    (
+        Box<dyn crate::store::Sink>,
+        Option<crate::store::clickhouse::StatsHandle>,
+    ),
+    ExitError,
+> {
+    let Some(settings) = s.clickhouse.clone() else {
+        return Ok((Box::new(sqlite), None));
+    };
+    let settings = crate::store::clickhouse::Settings {
+        require_server,
+        ..settings
+    };
+    let ch = crate::store::clickhouse::ClickHouseSink::open(settings)
+        .map_err(|e| ExitError::Runtime(e.to_string()))?;
+    let stats = ch.stats_handle();
+    Ok((
+        Box::new(crate::store::Tee::new(vec![Box::new(sqlite), Box::new(ch)])),
+        Some(stats),
+    ))
 }
 
 pub(crate) fn setup(common: &CommonArgs) -> Result<Setup, ExitError> {
@@ -87,10 +119,19 @@ pub(crate) fn setup(common: &CommonArgs) -> Result<Setup, ExitError> {
         .alerts
         .clone()
         .or_else(|| config.raw.alerts.log.clone());
+    let clickhouse = config.clickhouse(common.clickhouse.as_deref(), common.sensor.as_deref(), &db);
+    if let Some(url) = &common.clickhouse {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ExitError::Usage(format!(
+                "--clickhouse {url}: the URL must start with http:// or https://"
+            )));
+        }
+    }
     Ok(Setup {
         config,
         watch,
         db,
         alerts,
+        clickhouse,
     })
 }

@@ -45,7 +45,8 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     let preload = store
         .preload(crate::detect::preload_days(&s.config.raw.detectors))
         .map_err(|e| ExitError::Runtime(e.to_string()))?;
-    let writer = Writer::spawn(Box::new(store), false);
+    let (sink, _ch_stats) = super::sinks(&s, store, true)?;
+    let writer = Writer::spawn(sink, false);
     let mut flow = Flow::new(
         &s.config,
         Arc::new(s.watch),

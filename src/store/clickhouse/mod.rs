@@ -147,8 +147,10 @@ pub struct Settings {
     pub cluster: String,
     /// How long [`Sink::close`] waits for the spool to drain.
     pub drain_timeout: Duration,
-    /// Fail at open when the server cannot be reached or its schema is
-    /// wrong (replay), instead of spooling until it can (daemon).
+    /// Fail at open when the server refuses us (authentication, a table
+    /// of another schema, a newer schema; replay) instead of spooling until
+    /// it is fixed (daemon). A server that cannot be reached is spooled
+    /// for either way.
     pub require_server: bool,
 }
 
@@ -451,9 +453,18 @@ impl ClickHouseSink {
     /// server when `settings.require_server`, and starts the shipper.
     pub fn open(settings: Settings) -> Result<Self, ChError> {
         let client = Client::new(&settings.endpoint)?;
+        // A server that answers but refuses us (authentication, schema)
+        // would refuse every batch: say so now. One that cannot be reached
+        // may come back: spool meanwhile.
         let ready = if settings.require_server {
-            migrate(&client, &settings)?;
-            true
+            match migrate(&client, &settings) {
+                Ok(()) => true,
+                Err(e @ ChError::Connect { .. }) => {
+                    tracing::warn!("{e}; spooling until it answers");
+                    false
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             false
         };

@@ -358,6 +358,7 @@ pub fn alert_row(out: &mut Vec<u8>, a: &Alert, sensor: &str, scope: &str, batch_
     out.extend_from_slice(&batch_id.to_le_bytes());
 }
 
+#[allow(clippy::too_many_arguments)] // one per column
 /// A summary row (`querier_summary` when `key` is an address, else `name_summary`).
 pub fn summary_row(
     out: &mut Vec<u8>,
