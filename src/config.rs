@@ -984,6 +984,57 @@ mod tests {
     }
 
     #[test]
+    fn clickhouse_errors_name_file_line_and_key() {
+        let path = Path::new("/etc/dnswatch/x.toml");
+        for (text, key, line) in [
+            (
+                "[storage.clickhouse]\nurl = \"ftp://x\"\n",
+                "storage.clickhouse.url",
+                2,
+            ),
+            (
+                "[storage.clickhouse]\n\nbatch_rows = 0\n",
+                "storage.clickhouse.batch_rows",
+                3,
+            ),
+            (
+                "[storage.clickhouse]\nrecord = \"all\"\n",
+                "storage.clickhouse.record",
+                2,
+            ),
+            (
+                "[storage.clickhouse]\ntls_cert_file = \"c.pem\"\n",
+                "storage.clickhouse.tls_cert_file",
+                2,
+            ),
+        ] {
+            let e = Config::from_str(text, path).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("/etc/dnswatch/x.toml:{line}: {key}:")),
+                "{e}"
+            );
+        }
+        let cfg = Config::from_str(
+            "[storage.clickhouse]\nurl = \"http://127.0.0.1:8123\"\nsensor = \"s1\"\nspool_dir = \"sp\"\n",
+            path,
+        )
+        .unwrap();
+        let s = cfg.clickhouse(None, None, Path::new("d.db")).unwrap();
+        assert_eq!(s.sensor, "s1");
+        assert_eq!(s.spool_dir, Path::new("/etc/dnswatch/sp"));
+        let s = cfg
+            .clickhouse(Some("http://h:1"), Some("s2"), Path::new("d.db"))
+            .unwrap();
+        assert_eq!(
+            (s.endpoint.url.as_str(), s.sensor.as_str()),
+            ("http://h:1", "s2")
+        );
+        assert!(Config::default()
+            .clickhouse(None, None, Path::new("d.db"))
+            .is_none());
+    }
+
+    #[test]
     fn complete_example_covers_every_key() {
         let defaults = toml::Value::try_from(RawConfig::default()).unwrap();
         let mut want = Vec::new();
