@@ -105,6 +105,20 @@ pub enum Command {
     /// Database maintenance: `prune` old lookups, `stats` about the contents.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Run the detectors over the fleet's lookups in ClickHouse.
+    ///
+    /// Reads every sensor's lookups between --since and --until from the
+    /// ClickHouse store in packet-time order (ties by sensor, provenance and
+    /// name, so the same data give the same alerts), runs the same
+    /// detectors as `replay` and `run` over them as one stream, prints the
+    /// alerts (JSON lines, with "scope": "fleet") and stores them in the
+    /// alerts table with scope `fleet` (an alert already stored, same id, is
+    /// not stored again). Patterns only the fleet shows: a few
+    /// organisations holding most of a name's lookups across the sensors
+    /// that each saw part of them.
+    ///
+    /// Example: dnswatch detect --clickhouse http://127.0.0.1:8123 --since 2016-07-01 --until 2016-10-01
+    Detect(DetectArgs),
     /// Validate a configuration file and its watch list, then exit.
     ///
     /// Prints nothing and exits 0 when the configuration is valid; otherwise
@@ -212,6 +226,51 @@ pub struct LookupsArgs {
     /// Stop after this many rows.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Fleet store.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Reading the fleet's ClickHouse store instead of a SQLite database.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// Read the fleet's ClickHouse store (HTTP URL, e.g.
+    /// http://127.0.0.1:8123) instead of --db: the lookups and alerts of
+    /// every sensor (the `<table>_all` Distributed tables when
+    /// storage.clickhouse.cluster is set).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<String>,
+    /// With --clickhouse: only what this sensor recorded.
+    #[arg(long, value_name = "NAME", requires = "clickhouse")]
+    pub sensor: Option<String>,
+    /// With --clickhouse: configuration file whose [storage.clickhouse]
+    /// gives the database, credentials, TLS, table prefix and cluster.
+    #[arg(long = "config", value_name = "FILE", requires = "clickhouse")]
+    pub config: Option<PathBuf>,
+}
+
+/// `detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The fleet's ClickHouse store (HTTP URL).
+    #[arg(long, value_name = "URL", required = true)]
+    pub clickhouse: Option<String>,
+    /// Only lookups of this sensor (default: every sensor).
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+    /// Configuration file: [storage.clickhouse] (database, credentials,
+    /// cluster) and [detectors] (thresholds).
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// From this time (RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` UTC, or `@unix-seconds`).
+    #[arg(long, value_name = "TIME")]
+    pub since: String,
+    /// Up to (not including) this time (default: everything after --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Print the alerts only; do not store them in ClickHouse.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `check-config`.
@@ -257,8 +316,11 @@ pub struct AlertsArgs {
     #[arg(long, value_enum, default_value_t = AlertFormat::Table)]
     pub format: AlertFormat,
     /// Keep running and print new alerts as they are committed.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "clickhouse")]
     pub follow: bool,
+    /// Fleet store.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// Output formats of `report`.
@@ -295,6 +357,9 @@ pub struct ReportArgs {
     /// CSV of dated events (`date,label` per line) to overlay and compare.
     #[arg(long, value_name = "FILE.csv")]
     pub events: Option<PathBuf>,
+    /// Fleet store.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// `db` subcommands.
@@ -322,6 +387,9 @@ pub struct PruneArgs {
 /// `db stats`.
 #[derive(Debug, Args)]
 pub struct DbStatsArgs {
+    /// Fleet store: rows per table, sensor and day.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Database.
     #[arg(long, value_name = "PATH", default_value = "dnswatch.db")]
     pub db: PathBuf,
