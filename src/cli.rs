@@ -152,8 +152,8 @@ pub struct CommonArgs {
     /// (storage.clickhouse.spool_dir, default `<db>.clickhouse-spool`).
     #[arg(long, value_name = "URL")]
     pub clickhouse: Option<String>,
-    /// Sensor name written on every ClickHouse row (overrides
-    /// storage.clickhouse.sensor; default: the host name).
+    /// Sensor name recorded on every lookup (overrides capture.sensor;
+    /// default: the host name).
     #[arg(long, value_name = "NAME")]
     pub sensor: Option<String>,
 }

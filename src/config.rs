@@ -117,6 +117,8 @@ pub struct CaptureSection {
     pub immediate_mode: bool,
     /// Packets queued between capture threads and the pipeline.
     pub queue_packets: usize,
+    /// Sensor name recorded on every lookup; empty means the host name.
+    pub sensor: String,
 }
 
 impl Default for CaptureSection {
@@ -130,6 +132,7 @@ impl Default for CaptureSection {
             promiscuous: false,
             immediate_mode: true,
             queue_packets: 65_536,
+            sensor: String::new(),
         }
     }
 }
@@ -188,8 +191,6 @@ pub struct ClickHouseSection {
     pub spool_dir: Option<PathBuf>,
     /// Spool size cap (MiB); beyond it batches are dropped and counted.
     pub spool_max_mb: u32,
-    /// Sensor name on every row (default: the host name).
-    pub sensor: String,
     /// `remote_servers` cluster for `Distributed` tables `<table>_all`.
     pub cluster: String,
     /// Seconds to wait at exit for the spool to drain.
@@ -215,7 +216,6 @@ impl Default for ClickHouseSection {
             record: "watched".into(),
             spool_dir: None,
             spool_max_mb: 1024,
-            sensor: String::new(),
             cluster: String::new(),
             drain_timeout_s: 60,
             timeout_s: 30,
@@ -342,14 +342,7 @@ impl Default for PrivacySection {
     }
 }
 
-/// Fields `[privacy] scrub_fields` may name, with the value they are reset to.
-pub const SCRUBBABLE: &[(&str, &str)] = &[
-    ("ecs", "NULL"),
-    ("querier_port", "0"),
-    ("server_port", "0"),
-    ("source", "''"),
-    ("answers", "'[]'"),
-];
+pub use crate::store::SCRUBBABLE;
 
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
@@ -742,25 +735,20 @@ impl Config {
     }
 
     /// The ClickHouse sink settings when a URL is configured or given
-    /// (`url` and `sensor` from the command line override the file). The
+    /// (`--clickhouse` overrides the file); rows carry [`Config::sensor`]. The
     /// spool defaults to `<database file>.clickhouse-spool`.
     pub fn clickhouse(
         &self,
         url: Option<&str>,
-        sensor: Option<&str>,
         db: &Path,
     ) -> Option<crate::store::clickhouse::Settings> {
-        use crate::store::clickhouse::{client::Tls, host_name, Settings};
+        use crate::store::clickhouse::{client::Tls, Settings};
         let ch = &self.raw.storage.clickhouse;
         let url = url.filter(|u| !u.is_empty()).unwrap_or(&ch.url);
         if url.is_empty() {
             return None;
         }
-        let sensor = match sensor.filter(|s| !s.is_empty()) {
-            Some(s) => s.to_string(),
-            None if !ch.sensor.is_empty() => ch.sensor.clone(),
-            None => host_name(),
-        };
+        let sensor = self.sensor();
         let spool = ch.spool_dir.clone().unwrap_or_else(|| {
             let mut p = db.as_os_str().to_owned();
             p.push(".clickhouse-spool");
@@ -868,6 +856,18 @@ impl Config {
         Ok(b.finish())
     }
 
+    /// The sensor name: `capture.sensor`, else the host name.
+    pub fn sensor(&self) -> String {
+        if self.raw.capture.sensor.is_empty() {
+            rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            self.raw.capture.sensor.clone()
+        }
+    }
+
     /// Pipeline settings.
     pub fn pipeline(&self) -> PipelineConfig {
         let l = &self.raw.limits;
@@ -883,8 +883,67 @@ impl Config {
             },
             response_timeout_us: s(l.response_timeout_s),
             max_pending: l.max_pending_queries,
+            sensor: self.sensor(),
         }
     }
+}
+
+/// Config, watch list and paths resolved from the shared options.
+#[derive(Debug)]
+pub struct Setup {
+    /// The configuration with command-line overrides applied.
+    pub config: Config,
+    /// The compiled watch list.
+    pub watch: Watchlist,
+    /// SQLite database path.
+    pub db: std::path::PathBuf,
+    /// Alert log path, if any.
+    pub alerts: Option<std::path::PathBuf>,
+    /// The ClickHouse sink's settings, when `--clickhouse` or
+    /// `storage.clickhouse.url` is given.
+    pub clickhouse: Option<crate::store::clickhouse::Settings>,
+}
+
+/// Resolves config file, command-line overrides, watch list and paths
+/// (a usage error, exit 2, when any of them is wrong).
+pub fn setup(common: &crate::cli::CommonArgs) -> Result<Setup, crate::exit::ExitError> {
+    let usage = |e: ConfigError| crate::exit::ExitError::Usage(e.to_string());
+    let mut config = match &common.config {
+        Some(path) => Config::load(path).map_err(usage)?,
+        None => Config::default(),
+    };
+    if !common.ports.is_empty() {
+        config.raw.capture.dns_ports = common.ports.clone();
+    }
+    if let Some(sensor) = &common.sensor {
+        config.raw.capture.sensor = sensor.clone();
+    }
+    crate::files::set_file_mode(config.file_mode().map_err(usage)?);
+    let watch = config.watchlist(&common.watch).map_err(usage)?;
+    let db = common
+        .db
+        .clone()
+        .or_else(|| config.raw.storage.database.clone())
+        .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_DB));
+    let alerts = common
+        .alerts
+        .clone()
+        .or_else(|| config.raw.alerts.log.clone());
+    if let Some(url) = &common.clickhouse {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(crate::exit::ExitError::Usage(format!(
+                "--clickhouse {url}: the URL must start with http:// or https://"
+            )));
+        }
+    }
+    let clickhouse = config.clickhouse(common.clickhouse.as_deref(), &db);
+    Ok(Setup {
+        config,
+        watch,
+        db,
+        alerts,
+        clickhouse,
+    })
 }
 
 #[cfg(test)]
@@ -1015,22 +1074,23 @@ mod tests {
             );
         }
         let cfg = Config::from_str(
-            "[storage.clickhouse]\nurl = \"http://127.0.0.1:8123\"\nsensor = \"s1\"\nspool_dir = \"sp\"\n",
+            "[capture]\nsensor = \"s1\"\n[storage.clickhouse]\nurl = \"http://127.0.0.1:8123\"\nspool_dir = \"sp\"\n",
             path,
         )
         .unwrap();
-        let s = cfg.clickhouse(None, None, Path::new("d.db")).unwrap();
+        let s = cfg.clickhouse(None, Path::new("d.db")).unwrap();
         assert_eq!(s.sensor, "s1");
         assert_eq!(s.spool_dir, Path::new("/etc/dnswatch/sp"));
         let s = cfg
-            .clickhouse(Some("http://h:1"), Some("s2"), Path::new("d.db"))
+            .clickhouse(Some("http://h:1"), Path::new("d.db"))
             .unwrap();
-        assert_eq!(
-            (s.endpoint.url.as_str(), s.sensor.as_str()),
-            ("http://h:1", "s2")
-        );
+        assert_eq!(s.endpoint.url, "http://h:1");
+        let s = Config::default()
+            .clickhouse(Some("http://h:1"), Path::new("/x/d.db"))
+            .unwrap();
+        assert_eq!(s.spool_dir, Path::new("/x/d.db.clickhouse-spool"));
         assert!(Config::default()
-            .clickhouse(None, None, Path::new("d.db"))
+            .clickhouse(None, Path::new("d.db"))
             .is_none());
     }
 

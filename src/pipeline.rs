@@ -10,7 +10,7 @@ use crate::decode::{Datagram, DecodeConfig, Decoder, ErrorKind, LinkType};
 use crate::dns::pairing::{qname_hash, PairKey, Pairing, PendingQuery, WatchedQuery};
 use crate::dns::wire::{self, NameBuf, WireError};
 use crate::dns::{self, parse, Flags, Message};
-use crate::lookup::Lookup;
+use crate::model::{HourRow, Lookup};
 use crate::watch::Watchlist;
 
 /// Pipeline settings.
@@ -22,6 +22,8 @@ pub struct PipelineConfig {
     pub response_timeout_us: i64,
     /// Cap on queries waiting for a response.
     pub max_pending: usize,
+    /// Sensor name recorded on every lookup (sources may override it).
+    pub sensor: String,
 }
 
 impl Default for PipelineConfig {
@@ -30,8 +32,30 @@ impl Default for PipelineConfig {
             decode: DecodeConfig::default(),
             response_timeout_us: 5_000_000,
             max_pending: 100_000,
+            sensor: String::new(),
         }
     }
+}
+
+/// Decoder counters and state sizes (see [`Pipeline::decoder_stats`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecoderStats {
+    /// Frames in.
+    pub packets: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// TCP holes given up on.
+    pub tcp_gaps: u64,
+    /// TCP streams with state now.
+    pub tcp_streams: u64,
+    /// TCP streams evicted by the caps.
+    pub tcp_evicted: u64,
+    /// Datagrams being reassembled now.
+    pub fragment_buffers: u64,
+    /// Bytes held for reassembly now.
+    pub fragment_bytes: u64,
+    /// Fragment buffers evicted by the caps.
+    pub fragment_evicted: u64,
 }
 
 /// Counters of the DNS stage.
@@ -51,18 +75,6 @@ pub struct DnsStats {
     pub unsolicited: u64,
     /// DNS decode errors by kind (indices of [`ErrorKind`]).
     pub errors: [u64; ErrorKind::COUNT],
-}
-
-/// One row of the hourly traffic counters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HourRow {
-    /// Start of the hour (µs since the epoch).
-    pub hour_us: i64,
-    /// Metric name (`packets`, `messages`, `queries`, `responses`,
-    /// `rcode_NXDOMAIN`, `decode_errors`, ...).
-    pub metric: String,
-    /// Count.
-    pub value: u64,
 }
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -86,7 +98,8 @@ struct DnsStage {
     name: NameBuf,
     source: u32,
     frame: u64,
-    sources: Vec<String>,
+    sources: Vec<Source>,
+    sensor: String,
     stats: DnsStats,
     out: Vec<Lookup>,
 }
@@ -94,8 +107,7 @@ struct DnsStage {
 /// Packet in, lookups out.
 #[derive(Debug)]
 pub struct Pipeline {
-    /// The stateful decoder (its counters are public).
-    pub decoder: Decoder,
+    decoder: Decoder,
     stage: DnsStage,
     hour: Hour,
     hourly: Vec<HourRow>,
@@ -114,6 +126,7 @@ impl Pipeline {
                 source: 0,
                 frame: 0,
                 sources: Vec::new(),
+                sensor: cfg.sensor.clone(),
                 stats: DnsStats::default(),
                 out: Vec::new(),
             },
@@ -140,15 +153,42 @@ impl Pipeline {
 
     /// Starts a new packet source (file or interface); `name` is used in provenance.
     pub fn begin_source(&mut self, name: &str) -> u32 {
-        self.stage.sources.push(name.to_string());
+        let sensor = self.stage.sensor.clone();
+        self.stage.sources.push(Source {
+            name: name.to_string(),
+            sensor,
+        });
         self.stage.source = (self.stage.sources.len() - 1) as u32;
         self.stage.source
+    }
+
+    /// Sets the sensor recorded on lookups of `source` (a dnstap peer's
+    /// identity, say); the default is the pipeline's sensor.
+    pub fn set_source_sensor(&mut self, source: u32, sensor: &str) {
+        if let Some(s) = self.stage.sources.get_mut(source as usize) {
+            s.sensor = sensor.to_string();
+        }
     }
 
     /// Makes an earlier source current again (live capture interleaves interfaces).
     pub fn select_source(&mut self, source: u32) {
         if (source as usize) < self.stage.sources.len() {
             self.stage.source = source;
+        }
+    }
+
+    /// Decoder counters and state sizes now.
+    pub fn decoder_stats(&self) -> DecoderStats {
+        let d = &self.decoder;
+        DecoderStats {
+            packets: d.stats.packets,
+            reassembled: d.stats.reassembled,
+            tcp_gaps: d.tcp.gaps,
+            tcp_streams: d.tcp.in_use() as u64,
+            tcp_evicted: d.tcp.evicted,
+            fragment_buffers: d.defrag.in_use() as u64,
+            fragment_bytes: d.defrag.bytes() as u64,
+            fragment_evicted: d.defrag.evicted,
         }
     }
 
@@ -200,6 +240,34 @@ impl Pipeline {
             .packet(ts, frame, link, data, &mut |d: &Datagram<'_>| {
                 stage.datagram(d, hour)
             });
+    }
+
+    /// Processes one DNS message that arrives already decoded from its
+    /// transport, with its endpoints (dnstap): `src` sent it to `dst`.
+    /// It takes the same path as a message decoded from captured frames.
+    #[allow(clippy::too_many_arguments)]
+    pub fn message(
+        &mut self,
+        ts: i64,
+        frame: u64,
+        src: std::net::SocketAddr,
+        dst: std::net::SocketAddr,
+        transport: crate::decode::Transport,
+        payload: &[u8],
+    ) {
+        self.roll_hour(ts);
+        self.now = self.now.max(ts);
+        self.hour.packets += 1;
+        self.stage.frame = frame;
+        self.stage.pairing_expire(ts);
+        let d = Datagram {
+            ts,
+            src,
+            dst,
+            transport,
+            payload,
+        };
+        self.stage.datagram(&d, &mut self.hour);
     }
 
     /// End of input: frames what TCP still holds and records every query
@@ -291,12 +359,27 @@ impl Pipeline {
     }
 }
 
+/// A packet or message source (a file, an interface, a dnstap peer).
+#[derive(Debug)]
+struct Source {
+    /// Used in provenance (`name#frame`).
+    name: String,
+    /// Recorded as the lookup's sensor.
+    sensor: String,
+}
+
 impl DnsStage {
+    fn sensor_of(&self, source: u32) -> String {
+        self.sources
+            .get(source as usize)
+            .map_or_else(|| self.sensor.clone(), |s| s.sensor.clone())
+    }
+
     fn provenance(&self, source: (u32, u64)) -> String {
         let name = self
             .sources
             .get(source.0 as usize)
-            .map_or("-", String::as_str);
+            .map_or("-", |s| s.name.as_str());
         format!("{name}#{}", source.1)
     }
 
@@ -426,6 +509,7 @@ impl DnsStage {
                     query_seen: true,
                     answered: true,
                     source: self.provenance(q.source),
+                    sensor: self.sensor_of(q.source.0),
                 }
             }
             None => {
@@ -449,6 +533,7 @@ impl DnsStage {
                     query_seen: false,
                     answered: true,
                     source: self.provenance((self.source, self.frame)),
+                    sensor: self.sensor_of(self.source),
                 }
             }
         };
@@ -499,6 +584,7 @@ impl DnsStage {
             query_seen: true,
             answered: false,
             source: self.provenance(q.source),
+            sensor: self.sensor_of(q.source.0),
         };
         self.out.push(lookup);
     }

@@ -126,6 +126,43 @@ pub fn switch_user(user: &str) -> Result<Account, PrivilegeError> {
     Ok(acct)
 }
 
+/// Drops every capability once the captures are open: from here on the
+/// process needs only its state and log directories.
+pub fn drop_capabilities() {
+    use caps::CapSet;
+    for set in [
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+    ] {
+        if let Err(e) = caps::clear(None, set) {
+            tracing::debug!(error = %e, ?set, "could not clear capability set");
+        }
+    }
+}
+
+/// Once the captures are open: clear the bounding set, switch to `user`
+/// when given, set no-new-privs and drop every capability.
+pub fn drop_privileges(user: Option<&str>) -> Result<(), PrivilegeError> {
+    let bounded = clear_bounding_set();
+    if let Some(u) = user {
+        let acct = switch_user(u)?;
+        tracing::info!(
+            user = u,
+            uid = acct.uid,
+            gid = acct.gid,
+            bounding_set_cleared = bounded,
+            "switched user"
+        );
+    }
+    if let Err(e) = set_no_new_privs() {
+        tracing::warn!(error = %e, "cannot set no-new-privs");
+    }
+    drop_capabilities();
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,14 @@ pub const DAY_US: i64 = 86_400_000_000;
 /// values mean "keep forever", which is spelt 0.
 pub const MAX_DAYS: u32 = 36_525;
 
+/// Wall-clock time (µs since the epoch). Only retention and `db prune`
+/// use it: detectors run on packet time.
+pub fn wall_clock_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// The instant `days` days before `now_us`, or `None` when it cannot be
 /// represented (checked arithmetic: an overflow must never turn a horizon
 /// into the far future and delete everything).

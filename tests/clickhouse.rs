@@ -299,7 +299,7 @@ impl Drop for OwnServer {
     }
 }
 
-fn batch_of(lookups: &[dnswatch::lookup::Lookup]) -> Batch {
+fn batch_of(lookups: &[dnswatch::model::Lookup]) -> Batch {
     Batch {
         lookups: lookups.to_vec(),
         ..Batch::default()
@@ -328,7 +328,7 @@ fn server_stopped_mid_stream_every_row_arrives_exactly_once() {
         &["."],
     );
     assert!(lookups.len() >= 40);
-    let chunks: Vec<&[dnswatch::lookup::Lookup]> = lookups.chunks(4).collect();
+    let chunks: Vec<&[dnswatch::model::Lookup]> = lookups.chunks(4).collect();
     let half = chunks.len() / 2;
     let mut s = settings(&url, "fleet", "mid", &spool);
     s.flush_interval = Duration::from_millis(20);
@@ -524,7 +524,11 @@ fn distributed_table_returns_the_union_of_both_shards() {
         );
         s.cluster = "dnswatch".into();
         let mut sink = ClickHouseSink::open(s).unwrap();
-        sink.write(&batch_of(part)).unwrap();
+        let mut part = part.to_vec();
+        for l in &mut part {
+            l.sensor = format!("shard{i}");
+        }
+        sink.write(&batch_of(&part)).unwrap();
         sink.close().unwrap();
     }
     // Each server holds its half; the Distributed table on either, both.
@@ -537,6 +541,14 @@ fn distributed_table_returns_the_union_of_both_shards() {
         assert_eq!(got.len(), lookups.len());
         assert_eq!(as_json(&got), {
             let mut v: Vec<String> = lookups
+                .iter()
+                .enumerate()
+                .map(|(j, l)| {
+                    let mut l = l.clone();
+                    l.sensor = format!("shard{}", usize::from(j >= half));
+                    l
+                })
+                .collect::<Vec<_>>()
                 .iter()
                 .map(|l| serde_json::to_string(l).unwrap())
                 .collect();

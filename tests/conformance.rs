@@ -74,7 +74,7 @@ fn tshark_name(q: &Option<String>) -> String {
 ///   "Zone", not "Queries", so its JSON has no qname/qtype. We keep the zone
 ///   (the same wire field as a question) as the qname: it is what the
 ///   update is about, and what an operator watching the zone wants.
-fn as_tshark(l: &dnswatch::lookup::Lookup) -> (String, String) {
+fn as_tshark(l: &dnswatch::model::Lookup) -> (String, String) {
     if l.opcode == 5 {
         return (String::new(), "TYPE0".into());
     }

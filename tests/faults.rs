@@ -174,13 +174,13 @@ fn full_disk_is_a_clear_error_and_the_database_stays_sound() {
 
 #[test]
 fn store_writer_recovers_when_space_returns() {
-    use dnswatch::app::writer::Writer;
+    use dnswatch::store::writer::Writer;
     use dnswatch::store::{sqlite::SqliteStore, Batch};
     must_be_root();
     let dir = tempfile::tempdir().unwrap();
     let mnt = Mount::tmpfs(&dir.path().join("w"), "size=1m");
     let store = SqliteStore::open(&mnt.0.join("w.db")).unwrap();
-    let writer = Writer::spawn(Box::new(store), true);
+    let writer = Writer::spawn(Box::new(store), true).unwrap();
     let (pcap, total) = busy_capture(dir.path(), 2, 2000.0);
     let lookups = support::replay_lookups(&[pcap.as_path()], &[NAME]);
     assert_eq!(lookups.len() as i64, total);
@@ -452,7 +452,8 @@ fn a_full_alert_log_filesystem_never_blocks_the_store() {
 /// as whole lines, once space returns.
 #[test]
 fn alert_log_lines_are_retried_whole_when_space_returns() {
-    use dnswatch::alert::{Alert, AlertLog, Severity};
+    use dnswatch::alert::AlertLog;
+    use dnswatch::model::{Alert, Severity};
     must_be_root();
     let dir = tempfile::tempdir().unwrap();
     let mnt = Mount::tmpfs(&dir.path().join("alog"), "size=64k");
@@ -491,7 +492,7 @@ fn alert_log_lines_are_retried_whole_when_space_returns() {
 }
 
 /// `n` batches of the lookups of a small busy capture.
-fn batches(dir: &Path, n: usize) -> Vec<Vec<dnswatch::lookup::Lookup>> {
+fn batches(dir: &Path, n: usize) -> Vec<Vec<dnswatch::model::Lookup>> {
     let (pcap, total) = busy_capture(dir, 1, 2000.0);
     let lookups = support::replay_lookups(&[pcap.as_path()], &[NAME]);
     assert_eq!(lookups.len() as i64, total);
@@ -503,11 +504,11 @@ fn batches(dir: &Path, n: usize) -> Vec<Vec<dnswatch::lookup::Lookup>> {
 /// the busy timeout must not lose batches, nor hold up the sender.
 #[test]
 fn a_write_lock_held_for_7_s_loses_nothing_and_never_blocks_the_sender() {
-    use dnswatch::app::writer::Writer;
+    use dnswatch::store::writer::Writer;
     use dnswatch::store::{sqlite::SqliteStore, Batch};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("l.db");
-    let writer = Writer::spawn(Box::new(SqliteStore::open(&db).unwrap()), true);
+    let writer = Writer::spawn(Box::new(SqliteStore::open(&db).unwrap()), true).unwrap();
     let batches = batches(dir.path(), 20);
     let want: usize = batches.iter().map(Vec::len).sum();
     let locker = rusqlite::Connection::open(&db).unwrap();
@@ -545,7 +546,7 @@ fn a_write_lock_held_for_7_s_loses_nothing_and_never_blocks_the_sender() {
 /// are dropped whole and counted; under it nothing is.
 #[test]
 fn kept_batches_beyond_the_memory_cap_are_dropped_oldest_first_and_counted() {
-    use dnswatch::app::writer::Writer;
+    use dnswatch::store::writer::Writer;
     use dnswatch::store::{sqlite::SqliteStore, Batch};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
@@ -560,7 +561,8 @@ fn kept_batches_beyond_the_memory_cap_are_dropped_oldest_first_and_counted() {
         Box::new(SqliteStore::open(&db).unwrap()),
         true,
         bytes * 7 / 2,
-    );
+    )
+    .unwrap();
     let locker = rusqlite::Connection::open(&db).unwrap();
     locker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let last: Vec<String> = batches[7..]
@@ -823,7 +825,7 @@ fn summary_rows(db: &Path) -> (i64, i64) {
 /// before the horizon), through `db prune` and through the daemon's batches.
 #[test]
 fn retention_prunes_summaries_last_seen_before_the_horizon() {
-    use dnswatch::app::writer::Writer;
+    use dnswatch::store::writer::Writer;
     use dnswatch::store::{sqlite::SqliteStore, Batch};
     let dir = tempfile::tempdir().unwrap();
     let (pcap, _) = busy_capture(dir.path(), 2, 2000.0);
@@ -856,7 +858,7 @@ fn retention_prunes_summaries_last_seen_before_the_horizon() {
         .unwrap();
         assert_eq!(summary_rows(&db), (20, 2));
         if daemon {
-            let w = Writer::spawn(Box::new(store), true);
+            let w = Writer::spawn(Box::new(store), true).unwrap();
             w.send(Batch {
                 prune_before: Some(horizon),
                 ..Batch::default()

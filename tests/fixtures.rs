@@ -7,14 +7,14 @@ use std::path::Path;
 
 use support::replay_lookups;
 
-fn fixture(name: &str) -> Vec<dnswatch::lookup::Lookup> {
+fn fixture(name: &str) -> Vec<dnswatch::model::Lookup> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("pcaps")
         .join(name);
     replay_lookups(&[path.as_path()], &["."])
 }
 
-fn count(ls: &[dnswatch::lookup::Lookup], f: impl Fn(&dnswatch::lookup::Lookup) -> bool) -> usize {
+fn count(ls: &[dnswatch::model::Lookup], f: impl Fn(&dnswatch::model::Lookup) -> bool) -> usize {
     ls.iter().filter(|l| f(l)).count()
 }
 

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::ExitError;
-use crate::alert::Alert;
 use crate::cli::{AlertFormat, AlertsArgs};
+use crate::model::Alert;
 use crate::store::sqlite::SqliteStore;
 use crate::time;
 

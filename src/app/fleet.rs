@@ -31,7 +31,7 @@ pub(super) fn connect(
         None => Config::default(),
     };
     let settings = cfg
-        .clickhouse(Some(url), Some("reader"), Path::new("unused"))
+        .clickhouse(Some(url), Path::new("unused"))
         .ok_or_else(|| ExitError::Usage("--clickhouse needs a URL".into()))?;
     let client = Client::new(&settings.endpoint).map_err(rt)?;
     Ok((client, settings, cfg))
@@ -168,7 +168,7 @@ pub(super) fn alerts(args: &crate::cli::AlertsArgs) -> Result<(), ExitError> {
     Ok(())
 }
 
-fn fleet_json(a: &crate::alert::Alert, sensor: &str, scope: &str) -> serde_json::Value {
+fn fleet_json(a: &crate::model::Alert, sensor: &str, scope: &str) -> serde_json::Value {
     let mut v = a.to_json();
     if let Some(o) = v.as_object_mut() {
         o.insert("sensor".into(), sensor.into());
@@ -213,10 +213,8 @@ pub(super) fn detect(args: DetectArgs) -> Result<(), ExitError> {
         until_us: until,
         ..LookupFilter::default()
     };
-    let mut engine = crate::detect::Engine::new(
-        cfg.raw.detectors.clone(),
-        &crate::detect::Preload::default(),
-    );
+    let mut engine =
+        crate::detect::Engine::new(cfg.raw.detectors.clone(), &crate::model::Preload::default());
     let mut last = since;
     let mut n = 0u64;
     read::lookups(

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::ExitError;
 use crate::cli::{Format, LookupsArgs};
-use crate::lookup::Lookup;
+use crate::model::Lookup;
 use crate::store::sqlite::{LookupFilter, SqliteStore};
 use crate::time;
 

@@ -14,10 +14,10 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::ExitError;
-use crate::alert::Alert;
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::detect::{periodicity, Periodicity};
-use crate::lookup::Lookup;
+use crate::model::Alert;
+use crate::model::Lookup;
 use crate::store::sqlite::{LookupFilter, SqliteStore};
 use crate::time;
 
@@ -1860,7 +1860,7 @@ mod tests {
             id: String::new(),
             ts_us: ts,
             kind: kind.into(),
-            severity: crate::alert::Severity::Warning,
+            severity: crate::model::Severity::Warning,
             entry: "x".into(),
             entries: vec!["x".into()],
             name: "x".into(),
@@ -1896,6 +1896,7 @@ mod tests {
                 query_seen: true,
                 answered: k != 4,
                 source: String::new(),
+                sensor: String::new(),
             });
         }
         let mut queriers: Vec<QuerierRow> =

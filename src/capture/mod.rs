@@ -1,10 +1,15 @@
-//! Packet sources: capture files (pcap/pcapng, our own streaming reader)
-//! and live interfaces (libpcap). [`PacketSource`] is the seam a dnstap
-//! input slots into.
+//! Inputs: capture files (pcap/pcapng, our own streaming reader, merged
+//! by time), live interfaces (libpcap). Every input is a [`Source`] of
+//! [`Input`]s (frames, or DNS messages with endpoints for dnstap), which
+//! the driver feeds to the pipeline in one loop.
 
 pub mod file;
 pub mod live;
+pub mod merge;
 pub mod reader;
+mod source;
+
+pub use source::{Input, Item, Next, OwnedInput, Source};
 
 use std::path::PathBuf;
 

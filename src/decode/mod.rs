@@ -91,14 +91,23 @@ pub enum Transport {
     Udp,
     /// TCP (length-prefixed messages).
     Tcp,
+    /// DNS over TLS (seen only through dnstap).
+    Dot,
+    /// DNS over HTTPS (seen only through dnstap).
+    Doh,
+    /// DNS over QUIC (seen only through dnstap).
+    Doq,
 }
 
 impl Transport {
-    /// `udp` / `tcp`.
+    /// `udp`, `tcp`, `dot`, `doh` or `doq`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
+            Self::Dot => "dot",
+            Self::Doh => "doh",
+            Self::Doq => "doq",
         }
     }
 }

@@ -17,8 +17,8 @@ use rustc_hash::FxHashMap;
 use serde_json::json;
 
 use super::{evict_lru, DetectorConfig, Finding, Kind, LookupDetector, DAY, HOUR};
-use crate::alert::Severity;
-use crate::lookup::Lookup;
+use crate::model::Lookup;
+use crate::model::Severity;
 
 /// Names (or name × type sets) tracked at most.
 const MAX_TRACKED: usize = 200_000;

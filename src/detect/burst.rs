@@ -28,8 +28,8 @@ use serde_json::json;
 
 use super::stats;
 use super::{Cx, Detector, EntryModel, Finding, Kind, HOUR};
-use crate::alert::Severity;
-use crate::lookup::Lookup;
+use crate::model::Lookup;
+use crate::model::Severity;
 
 #[derive(Clone, Debug)]
 struct Episode {

@@ -42,8 +42,8 @@ use serde_json::json;
 use super::reference::Labels;
 use super::stats;
 use super::{pct, Cx, Detector, Finding, Kind, DAY};
-use crate::alert::Severity;
-use crate::lookup::Lookup;
+use crate::model::Lookup;
+use crate::model::Severity;
 
 const LEVELS: [&str; 3] = ["organisation", "network", "address"];
 

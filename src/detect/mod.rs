@@ -27,6 +27,9 @@
 //! lookups — a name and its watched address — are merged and carry every
 //! entry in `entries`), suppression keyed by kind, entries, name and querier,
 //! and a stable `id`.
+//!
+//! Size: the engine (linking, suppression, preload, the detector loop) is
+//! one state machine of about 800 lines; each detector lives in its own file.
 
 pub mod answers;
 pub mod burst;
@@ -48,8 +51,7 @@ pub use config::DetectorConfig;
 pub use periodic::{periodicity, Periodicity};
 pub use reference::{Reference, ReferenceError};
 
-use crate::alert::{Alert, Severity};
-use crate::lookup::Lookup;
+use crate::model::{Alert, Lookup, Preload, Severity};
 use series::Series;
 
 /// One hour in µs.
@@ -223,19 +225,6 @@ pub trait LookupDetector: std::fmt::Debug + Send {
 
 /// How long the same querier's rhythm about linked entries is one alert.
 const PERIODIC_SUPPRESS: i64 = 7 * DAY;
-
-/// What an earlier run learnt (read from the store at start).
-#[derive(Clone, Debug, Default)]
-pub struct Preload {
-    /// (entry, querier IP, first seen µs, last seen µs, count).
-    pub queriers: Vec<(String, String, i64, i64, u64)>,
-    /// (entry, qname, first seen µs).
-    pub names: Vec<(String, String, i64)>,
-    /// (entry, hour index, lookups): the recent hourly series, so that a
-    /// restart (or the next capture replayed into the same database) keeps
-    /// the model of normal traffic instead of learning it again.
-    pub hours: Vec<(String, i64, u64)>,
-}
 
 /// Days of hourly history read back at start: the burst baseline plus the
 /// days the refit skips.
@@ -876,6 +865,7 @@ mod tests {
             query_seen: true,
             answered: true,
             source: "t#1".into(),
+            sensor: String::new(),
         }
     }
 

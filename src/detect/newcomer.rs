@@ -34,8 +34,8 @@ use std::sync::Arc;
 use super::config::Newcomer;
 use super::reference::Labels;
 use super::{evict_lru, Cx, Detector, Finding, Kind, Learnt, DAY, HOUR};
-use crate::alert::Severity;
-use crate::lookup::Lookup;
+use crate::model::Lookup;
+use crate::model::Severity;
 
 /// Newcomers per day of one entry.
 #[derive(Debug, Default)]

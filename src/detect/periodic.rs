@@ -31,8 +31,8 @@ use serde_json::json;
 
 use super::config::Periodic;
 use super::{evict_lru, stats, Cx, Detector, Finding, Kind};
-use crate::alert::Severity;
-use crate::lookup::Lookup;
+use crate::model::Lookup;
+use crate::model::Severity;
 
 /// Scheduler intervals tried on every series (seconds).
 const STANDARD: [i64; 21] = [

@@ -20,8 +20,8 @@ use serde_json::json;
 
 use super::stats;
 use super::{Cx, Detector, Finding, Kind, DAY, HOUR};
-use crate::alert::Severity;
-use crate::lookup::Lookup;
+use crate::model::Lookup;
+use crate::model::Severity;
 
 #[derive(Clone, Debug)]
 enum Episode {

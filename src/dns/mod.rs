@@ -10,8 +10,6 @@ pub mod pairing;
 pub mod parse;
 pub mod wire;
 
-use serde::Serialize;
-
 /// Header flags kept per lookup.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flags(pub u16);
@@ -49,19 +47,7 @@ impl Flags {
     }
 }
 
-/// One resource record of the answer section.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Answer {
-    /// Owner name (presentation form, lower-case, no trailing dot).
-    pub name: String,
-    /// Type mnemonic (`A`, `AAAA`, `CNAME`, ..., `TYPE65280`).
-    #[serde(rename = "type")]
-    pub rtype: String,
-    /// TTL in seconds.
-    pub ttl: u32,
-    /// Record data in zone-file presentation form.
-    pub data: String,
-}
+pub use crate::model::Answer;
 
 /// A fully decoded DNS message, in our own types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -7,33 +7,24 @@
 
 pub mod clickhouse;
 pub mod sqlite;
+pub mod writer;
 
 use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::alert::Alert;
-use crate::lookup::Lookup;
-use crate::pipeline::HourRow;
+use crate::model::HourRow;
+use crate::model::{Alert, Lookup};
 
-/// Default permissions of files dnswatch creates (database, its WAL and
-/// shared-memory files, alert log): owner read-write, group read, nothing
-/// for others, since they hold querier addresses.
-pub const DEFAULT_FILE_MODE: u32 = 0o640;
-
-static FILE_MODE: std::sync::atomic::AtomicU32 =
-    std::sync::atomic::AtomicU32::new(DEFAULT_FILE_MODE);
-
-/// Permissions for files dnswatch creates from now on (`storage.file_mode`);
-/// the process umask can only remove bits.
-pub fn set_file_mode(mode: u32) {
-    FILE_MODE.store(mode & 0o666, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Permissions for new files (see [`set_file_mode`]).
-pub fn file_mode() -> u32 {
-    FILE_MODE.load(std::sync::atomic::Ordering::Relaxed)
-}
+/// Lookup fields that can be scrubbed after a while (`[privacy]
+/// scrub_fields`), with the value they are reset to.
+pub const SCRUBBABLE: &[(&str, &str)] = &[
+    ("ecs", "NULL"),
+    ("querier_port", "0"),
+    ("server_port", "0"),
+    ("source", "''"),
+    ("answers", "'[]'"),
+];
 
 /// Store failures.
 #[derive(Debug, Error)]
@@ -176,6 +167,13 @@ pub trait Sink: Send {
     /// fails (the daemon's writer waits briefly and retries itself).
     fn set_lock_wait(&mut self, _wait: std::time::Duration) {}
 
+    /// What earlier runs left for the detectors: queriers and names seen,
+    /// and the last `history_days` of hourly lookups per entry. A sink that
+    /// cannot read back returns nothing (the detectors learn afresh).
+    fn preload(&self, _history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        Ok(crate::model::Preload::default())
+    }
+
     /// Called once after the last batch: a sink that sends in the
     /// background finishes (or says what it could not finish).
     fn close(&mut self) -> Result<(), StoreError> {
@@ -252,6 +250,13 @@ impl Sink for Tee {
     fn set_lock_wait(&mut self, wait: std::time::Duration) {
         for s in &mut self.sinks {
             s.set_lock_wait(wait);
+        }
+    }
+
+    fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        match self.sinks.first() {
+            Some(s) => s.preload(history_days),
+            None => Ok(crate::model::Preload::default()),
         }
     }
 

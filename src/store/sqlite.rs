@@ -6,9 +6,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{Batch, Sink, StoreError};
-use crate::alert::Alert;
-use crate::dns::Answer;
-use crate::lookup::Lookup;
+use crate::model::Alert;
+use crate::model::Answer;
+use crate::model::Lookup;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the count applied.
 const MIGRATIONS: &[&str] = &[
@@ -86,6 +86,8 @@ const MIGRATIONS: &[&str] = &[
     // 3: stable alert ids and every entry an alert touches.
     "ALTER TABLE alerts ADD COLUMN alert_id TEXT NOT NULL DEFAULT '';
      ALTER TABLE alerts ADD COLUMN entries TEXT NOT NULL DEFAULT '[]';",
+    // 4: the sensor that saw each lookup.
+    "ALTER TABLE lookups ADD COLUMN sensor TEXT NOT NULL DEFAULT '';",
 ];
 
 /// Newest schema version this binary knows.
@@ -113,7 +115,7 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(super::file_mode())
+        .mode(crate::files::file_mode())
         .open(path)
     {
         Ok(_) => Ok(()),
@@ -276,7 +278,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let mut sql = String::from(
             "SELECT ts_us, entry, querier, querier_port, server, server_port, transport, qname, qtype, qclass,
-                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also
+                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor
              FROM lookups WHERE 1 = 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -338,6 +340,7 @@ impl SqliteStore {
                 query_seen: r.get(16)?,
                 answered: r.get(17)?,
                 source: r.get(18)?,
+                sensor: r.get(20)?,
             };
             if !each(l) {
                 break;
@@ -434,8 +437,8 @@ impl SqliteStore {
     /// names, and the hourly lookups of each entry (by the entry that
     /// matched and every further entry in `also`) over the last
     /// `history_days` before the newest lookup.
-    pub fn preload(&self, history_days: i64) -> Result<crate::detect::Preload, StoreError> {
-        let mut p = crate::detect::Preload::default();
+    pub fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        let mut p = crate::model::Preload::default();
         let newest: Option<i64> =
             self.conn
                 .query_row("SELECT max(ts_us) FROM lookups", [], |r| r.get(0))?;
@@ -563,6 +566,10 @@ impl SqliteStore {
 }
 
 impl Sink for SqliteStore {
+    fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        SqliteStore::preload(self, history_days)
+    }
+
     fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
@@ -571,8 +578,8 @@ impl Sink for SqliteStore {
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
-                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             )?;
             let mut sum = tx.prepare_cached(
                 "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)
@@ -617,6 +624,7 @@ impl Sink for SqliteStore {
                     l.answered,
                     l.source,
                     serde_json::to_string(&l.also)?,
+                    l.sensor,
                 ])?;
             }
             let mut hour = tx.prepare_cached(
@@ -671,7 +679,7 @@ impl Sink for SqliteStore {
 impl SqliteStore {
     fn maintain(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if let Some((before, fields)) = &batch.scrub_before {
-            for (field, reset) in crate::config::SCRUBBABLE {
+            for (field, reset) in super::SCRUBBABLE {
                 if fields.iter().any(|f| f == field) {
                     // Field names come from the fixed list above, never from input.
                     self.conn.execute(
@@ -739,6 +747,7 @@ mod tests {
             query_seen: true,
             answered: true,
             source: "t.pcap#1".into(),
+            sensor: "s1".into(),
         }
     }
 

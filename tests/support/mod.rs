@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dnswatch::capture::file::FileSource;
-use dnswatch::capture::PacketSource;
-use dnswatch::lookup::Lookup;
-use dnswatch::pipeline::{Pipeline, PipelineConfig};
+use dnswatch::capture::merge::Merge;
+use dnswatch::config::Config;
+use dnswatch::driver::Runner;
+use dnswatch::model::{Lookup, Preload};
 use dnswatch::watch::Watchlist;
 
 /// The real-capture corpus: `$DNSWATCH_CORPUS` or `../shared/pcaps/real`.
@@ -36,31 +37,20 @@ pub fn corpus_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Replays files through the library pipeline and returns all lookups.
+/// Lookups of `files` (merged by packet time, as `replay` does) through
+/// the same driver as `replay` and `run`, collected in memory (no store).
 pub fn replay_lookups(files: &[&Path], watch: &[&str]) -> Vec<Lookup> {
-    replay_with(files, watch, &PipelineConfig::default()).0
-}
-
-/// Like [`replay_lookups`], also returning the pipeline for its counters.
-pub fn replay_with(
-    files: &[&Path],
-    watch: &[&str],
-    cfg: &PipelineConfig,
-) -> (Vec<Lookup>, Pipeline) {
     let watch = Arc::new(Watchlist::new(watch).expect("watch list"));
-    let mut p = Pipeline::new(cfg, watch);
-    let mut out = Vec::new();
-    for f in files {
-        let mut src = FileSource::open(f).unwrap_or_else(|e| panic!("{e}"));
-        p.begin_source(&f.display().to_string());
-        let mut frame = 0;
-        while let Ok(Some(pkt)) = src.next_packet() {
-            frame += 1;
-            p.packet(pkt.ts_us, frame, pkt.link, pkt.data);
-            out.extend(p.take_lookups());
-        }
-    }
-    p.finish();
-    out.extend(p.take_lookups());
-    (out, p)
+    let config = Config::default();
+    let mut runner = Runner::new(&config, watch, None, None, &Preload::default()).expect("runner");
+    let sources = files
+        .iter()
+        .map(|f| FileSource::open(f).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let mut merge = Merge::new(sources);
+    runner
+        .drive(&mut merge, &mut |_| std::ops::ControlFlow::Continue(()))
+        .expect("drive");
+    assert!(merge.failed().is_empty(), "{:?}", merge.failed());
+    runner.finish().expect("finish").1
 }

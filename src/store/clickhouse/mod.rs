@@ -45,7 +45,7 @@ use self::client::{Client, Endpoint};
 use self::schema::{quote_ident, quote_str, SummaryKey, TableDef, TABLES};
 use self::spool::{Entry, Part, Record, Spool, SpoolError};
 use super::{Batch, Sink, StoreError};
-use crate::alert::{Alert, Severity};
+use crate::model::{Alert, Severity};
 
 /// ClickHouse failures; each names the server URL (or the spool file).
 #[derive(Debug, Error)]
@@ -295,6 +295,28 @@ impl Stats {
             ),
         ]
     }
+}
+
+/// The sink to hand the writer: `primary` (SQLite) alone, or with
+/// `settings`, SQLite and ClickHouse at once (a [`super::Tee`]); the
+/// ClickHouse counters come back for the metrics.
+pub fn with_primary(
+    settings: Option<Settings>,
+    primary: Box<dyn Sink>,
+    require_server: bool,
+) -> Result<(Box<dyn Sink>, Option<StatsHandle>), ChError> {
+    let Some(settings) = settings else {
+        return Ok((primary, None));
+    };
+    let ch = ClickHouseSink::open(Settings {
+        require_server,
+        ..settings
+    })?;
+    let stats = ch.stats_handle();
+    Ok((
+        Box::new(super::Tee::new(vec![primary, Box::new(ch)])),
+        Some(stats),
+    ))
 }
 
 /// Connects, creates the database and migrates the schema; checks that

@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 use super::client::Client;
 use super::schema::{self, quote_str, TableDef};
 use super::{ChError, Settings};
-use crate::alert::Alert;
-use crate::dns::Answer;
-use crate::lookup::Lookup;
+use crate::model::{Alert, Answer, Lookup};
 use crate::store::sqlite::LookupFilter;
 
 /// A lookup read back, with the sensor that recorded it.
@@ -217,6 +215,7 @@ pub fn lookups(
             })
             .collect();
         let l = Lookup {
+            sensor: sensor.clone(),
             ts_us,
             entry,
             also,
@@ -303,7 +302,7 @@ pub fn alerts(
         let message = r.string()?;
         let suppressed = r.u64()?;
         let severity = serde_json::from_value(serde_json::Value::String(severity))
-            .unwrap_or(crate::alert::Severity::Info);
+            .unwrap_or(crate::model::Severity::Info);
         out.push(FleetAlert {
             sensor,
             scope,

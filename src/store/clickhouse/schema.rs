@@ -16,8 +16,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::alert::Alert;
-use crate::lookup::Lookup;
+use crate::model::{Alert, Lookup};
 
 /// Microseconds in a day: the partition key of every table.
 pub const DAY_US: i64 = 86_400_000_000;
@@ -293,7 +292,14 @@ pub fn put_str_array<'s>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item =
 /// One lookup as a `lookups` row.
 pub fn lookup_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64) {
     out.extend_from_slice(&l.ts_us.to_le_bytes());
-    put_str(out, sensor);
+    put_str(
+        out,
+        if l.sensor.is_empty() {
+            sensor
+        } else {
+            &l.sensor
+        },
+    );
     put_str(out, &l.entry);
     put_str_array(out, l.also.iter().map(String::as_str));
     out.extend_from_slice(&addr16(l.querier.ip()));
@@ -332,7 +338,14 @@ pub fn lookup_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64) {
 pub fn by_querier_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64) {
     out.extend_from_slice(&addr16(l.querier.ip()));
     out.extend_from_slice(&l.ts_us.to_le_bytes());
-    put_str(out, sensor);
+    put_str(
+        out,
+        if l.sensor.is_empty() {
+            sensor
+        } else {
+            &l.sensor
+        },
+    );
     put_str(out, &l.entry);
     put_str(out, &l.qname);
     put_str(out, &l.qtype);

@@ -4,8 +4,6 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dns::Answer;
-
 /// One lookup that touched a watched entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lookup {
@@ -49,6 +47,10 @@ pub struct Lookup {
     pub answered: bool,
     /// Provenance: `file#packet` or `iface:NAME#packet`.
     pub source: String,
+    /// The sensor that saw it (`--sensor`, `capture.sensor`, a dnstap
+    /// identity; default: the host name).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sensor: String,
 }
 
 impl Lookup {
@@ -61,4 +63,18 @@ impl Lookup {
     pub fn querier_ip(&self) -> String {
         self.querier.ip().to_string()
     }
+}
+
+/// One resource record of the answer section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Answer {
+    /// Owner name (presentation form, lower-case, no trailing dot).
+    pub name: String,
+    /// Type mnemonic (`A`, `AAAA`, `CNAME`, ..., `TYPE65280`).
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// Record data in zone-file presentation form.
+    pub data: String,
 }

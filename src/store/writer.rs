@@ -27,6 +27,25 @@ const SHUTDOWN_RETRY: Duration = Duration::from_secs(20);
 /// Default cap on kept batches (`storage.max_pending_mb`).
 pub const DEFAULT_MAX_PENDING_BYTES: usize = 128 << 20;
 
+/// Store-writer failures.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriterError {
+    /// A batch could not be committed (the first such error of a run that
+    /// stops on failure: `replay`).
+    #[error("{0}")]
+    Commit(String),
+    /// The writer thread is gone.
+    #[error("store writer stopped")]
+    Stopped,
+    /// The writer thread panicked.
+    #[error("store writer panicked")]
+    Panicked,
+    /// The writer thread could not be started.
+    #[error("cannot start the store writer thread: {0}")]
+    Spawn(String),
+}
+
 /// Commit statistics (for metrics).
 #[derive(Debug, Default, Clone)]
 pub struct WriterStats {
@@ -217,7 +236,7 @@ impl Writer {
     /// Starts the thread. `keep_going`: on a failed commit, keep the batch
     /// and retry (daemon) instead of stopping (replay); kept batches are
     /// capped at [`DEFAULT_MAX_PENDING_BYTES`].
-    pub fn spawn(sink: Box<dyn Sink>, keep_going: bool) -> Self {
+    pub fn spawn(sink: Box<dyn Sink>, keep_going: bool) -> Result<Self, WriterError> {
         Self::spawn_capped(sink, keep_going, DEFAULT_MAX_PENDING_BYTES)
     }
 
@@ -226,7 +245,7 @@ impl Writer {
         mut sink: Box<dyn Sink>,
         keep_going: bool,
         max_pending_bytes: usize,
-    ) -> Self {
+    ) -> Result<Self, WriterError> {
         let (tx, rx) = sync_channel::<Batch>(4);
         let error = Arc::new(Mutex::new(None));
         let stats = Arc::new(Mutex::new(WriterStats::default()));
@@ -246,21 +265,21 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("dnswatch-store".into())
             .spawn(move || worker.run(&rx))
-            .ok();
-        Self {
+            .map_err(|e| WriterError::Spawn(e.to_string()))?;
+        Ok(Self {
             keep_going,
             tx: Some(tx),
-            handle,
+            handle: Some(handle),
             error,
             stats,
-        }
+        })
     }
 
     /// Queues a batch (blocks only while the writer thread is busy taking it).
-    pub fn send(&self, batch: Batch) -> Result<(), String> {
+    pub fn send(&self, batch: Batch) -> Result<(), WriterError> {
         if !self.keep_going {
             if let Some(e) = self.failed() {
-                return Err(e);
+                return Err(WriterError::Commit(e));
             }
         }
         if batch.is_empty() {
@@ -269,9 +288,9 @@ impl Writer {
         match &self.tx {
             Some(tx) => tx.send(batch).map_err(|_| {
                 self.failed()
-                    .unwrap_or_else(|| "store writer stopped".into())
+                    .map_or(WriterError::Stopped, WriterError::Commit)
             }),
-            None => Err("store writer closed".into()),
+            None => Err(WriterError::Stopped),
         }
     }
 
@@ -291,15 +310,15 @@ impl Writer {
     }
 
     /// Waits until everything queued is committed; returns the first error.
-    pub fn finish(mut self) -> Result<WriterStats, String> {
+    pub fn finish(mut self) -> Result<WriterStats, WriterError> {
         self.tx.take();
         if let Some(h) = self.handle.take() {
             if h.join().is_err() {
-                return Err("store writer panicked".into());
+                return Err(WriterError::Panicked);
             }
         }
         match self.failed() {
-            Some(e) if !self.keep_going => Err(e),
+            Some(e) if !self.keep_going => Err(WriterError::Commit(e)),
             _ => Ok(self.stats()),
         }
     }

@@ -1,0 +1,226 @@
+//! Capture files merged by packet time: the source of `replay`.
+//!
+//! Every file's first packet decides its rank (first packet time, then file
+//! name); packets are then merged by time across files, ties by rank, so the
+//! order of the arguments changes nothing. A file that cannot be read to its
+//! end stops contributing; why is kept for the summary.
+
+use std::cmp::Reverse;
+use std::collections::binary_heap::PeekMut;
+use std::collections::BinaryHeap;
+
+use super::file::FileSource;
+use super::source::{Input, Item, Next, Source};
+use super::{CaptureError, PacketSource};
+
+/// A file that could not be read to its end.
+#[derive(Debug)]
+pub struct Damage {
+    /// What happened, naming file and offset.
+    pub message: String,
+    /// Bytes not readable.
+    pub lost: u64,
+}
+
+/// A capture being merged.
+#[derive(Debug)]
+struct Member {
+    src: FileSource,
+    /// Time of its first packet.
+    first: Option<i64>,
+    /// Earliest and latest packet times read.
+    min: i64,
+    max: i64,
+}
+
+/// Several capture files as one time-ordered [`Source`].
+#[derive(Debug)]
+pub struct Merge {
+    files: Vec<Member>,
+    heap: BinaryHeap<Reverse<(i64, usize)>>,
+    /// The file whose current packet was handed out last (advanced on the
+    /// next call).
+    pending: Option<usize>,
+    /// Files announced so far.
+    announced: usize,
+    damaged: Vec<Damage>,
+    failed: Vec<String>,
+}
+
+impl Merge {
+    /// Merges `sources` (already opened); reads each one's first packet.
+    pub fn new(sources: Vec<FileSource>) -> Self {
+        let mut m = Self {
+            files: Vec::with_capacity(sources.len()),
+            heap: BinaryHeap::with_capacity(sources.len()),
+            pending: None,
+            announced: 0,
+            damaged: Vec::new(),
+            failed: Vec::new(),
+        };
+        for mut src in sources {
+            let first = match src.advance() {
+                Ok(true) => src.current().map(|p| p.ts_us),
+                Ok(false) => None,
+                Err(e) => {
+                    m.report(e);
+                    None
+                }
+            };
+            m.files.push(Member {
+                src,
+                min: first.unwrap_or(i64::MAX),
+                max: first.unwrap_or(i64::MIN),
+                first,
+            });
+        }
+        m.files.sort_by(|a, b| {
+            (a.first.is_none(), a.first, a.src.name()).cmp(&(
+                b.first.is_none(),
+                b.first,
+                b.src.name(),
+            ))
+        });
+        for (rank, f) in m.files.iter().enumerate() {
+            if let Some(ts) = f.first {
+                m.heap.push(Reverse((ts, rank)));
+            }
+        }
+        m
+    }
+
+    fn report(&mut self, e: CaptureError) {
+        if let CaptureError::Damaged { lost, .. } = &e {
+            tracing::warn!("{e}");
+            self.damaged.push(Damage {
+                message: e.to_string(),
+                lost: *lost,
+            });
+        } else {
+            tracing::error!("{e}");
+            self.failed.push(e.to_string());
+        }
+    }
+
+    /// Moves the file handed out last to its next packet.
+    fn advance_pending(&mut self) {
+        let Some(rank) = self.pending.take() else {
+            return;
+        };
+        let Some(mut top) = self.heap.peek_mut() else {
+            return;
+        };
+        debug_assert_eq!(top.0 .1, rank);
+        let f = &mut self.files[rank];
+        match f.src.advance() {
+            Ok(true) => {
+                top.0 .0 = f.src.current().map_or(i64::MAX, |p| p.ts_us);
+            }
+            Ok(false) => {
+                PeekMut::pop(top);
+            }
+            Err(e) => {
+                PeekMut::pop(top);
+                self.report(e);
+            }
+        }
+    }
+
+    /// Files that ended early in damage (the run still succeeds).
+    pub fn damaged(&self) -> &[Damage] {
+        &self.damaged
+    }
+
+    /// Files that could not be read (the run fails).
+    pub fn failed(&self) -> &[String] {
+        &self.failed
+    }
+
+    /// Bytes of all files (for a progress bar; 0 for pipes).
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.src.file_len).sum()
+    }
+
+    /// Bytes read so far over all files (for a progress bar).
+    pub fn bytes_read(&self) -> u64 {
+        self.files.iter().map(|f| f.src.bytes_read).sum()
+    }
+
+    /// Warnings for files whose time spans overlap (their packets were
+    /// interleaved), at most [`MAX_OVERLAPS`] and a count of the rest.
+    pub fn overlaps(&self) -> Vec<String> {
+        let mut spans: Vec<(i64, i64, &str)> = self
+            .files
+            .iter()
+            .filter(|f| f.min <= f.max)
+            .map(|f| (f.min, f.max, f.src.name()))
+            .collect();
+        spans.sort();
+        let mut out = Vec::new();
+        let mut more = 0usize;
+        for (i, a) in spans.iter().enumerate() {
+            for b in &spans[i + 1..] {
+                if b.0 > a.1 {
+                    break;
+                }
+                let (from, to) = (b.0, a.1.min(b.1));
+                if out.len() < MAX_OVERLAPS {
+                    out.push(format!(
+                        "{} and {} overlap in time from {} to {}: their packets were merged by time",
+                        a.2,
+                        b.2,
+                        crate::time::rfc3339(from),
+                        crate::time::rfc3339(to)
+                    ));
+                } else {
+                    more += 1;
+                }
+            }
+        }
+        if more > 0 {
+            out.push(format!("and {more} more overlapping pairs of files"));
+        }
+        out
+    }
+}
+
+/// At most this many overlap warnings are listed.
+pub const MAX_OVERLAPS: usize = 20;
+
+impl Source for Merge {
+    fn next(&mut self) -> Next<'_> {
+        if let Some(f) = self.files.get(self.announced) {
+            self.announced += 1;
+            return Next::Begin {
+                index: self.announced - 1,
+                name: f.src.name().to_string(),
+                sensor: None,
+            };
+        }
+        self.advance_pending();
+        let Some(Reverse((_, rank))) = self.heap.peek().copied() else {
+            return Next::End;
+        };
+        self.pending = Some(rank);
+        let f = &mut self.files[rank];
+        let frame = f.src.packets();
+        match f.src.current() {
+            Some(p) => {
+                f.min = f.min.min(p.ts_us);
+                f.max = f.max.max(p.ts_us);
+                Next::Item(Item {
+                    source: rank,
+                    ts_us: p.ts_us,
+                    frame,
+                    input: Input::Frame {
+                        link: p.link,
+                        data: p.data,
+                    },
+                })
+            }
+            // A file in the heap always has a current packet; if not, it
+            // is advanced (and dropped) on the next call.
+            None => Next::Idle,
+        }
+    }
+}

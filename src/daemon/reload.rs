@@ -1,0 +1,72 @@
+//! SIGHUP: re-read the configuration off the signal loop and hand the
+//! pipeline thread what it can swap in (watch list, detector settings), or
+//! keep the running configuration when the new one is wrong.
+
+use std::path::PathBuf;
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+
+use super::systemd::sd_notify;
+use crate::config::setup;
+use crate::detect::DetectorConfig;
+use crate::watch::Watchlist;
+
+/// What the signal handler asks of the pipeline thread.
+pub enum Control {
+    /// A new watch list and detector settings.
+    Reload(Box<(Arc<Watchlist>, DetectorConfig)>),
+    /// Reopen the alert sinks' files (logrotate).
+    ReopenLog,
+}
+
+/// What a reload compares the new configuration with.
+pub struct ReloadCtx {
+    /// The command line's shared options (re-applied over the new file).
+    pub common: crate::cli::CommonArgs,
+    /// Interfaces came from the command line (config changes do not matter).
+    pub cli_interfaces: bool,
+    /// Database path in use.
+    pub db: PathBuf,
+    /// Interfaces in use.
+    pub interfaces: Vec<String>,
+}
+
+/// Re-reads the config for SIGHUP; `None` (after logging why) keeps the old one.
+fn reload(old: &ReloadCtx) -> Option<Control> {
+    match setup(&old.common) {
+        Ok(new) => {
+            if new.db != old.db {
+                tracing::warn!(old = %old.db.display(), new = %new.db.display(), "database path changed: needs a restart; still writing the old one");
+            }
+            if new.config.raw.capture.interfaces != old.interfaces && !old.cli_interfaces {
+                tracing::warn!("capture.interfaces changed: needs a restart");
+            }
+            Some(Control::Reload(Box::new((
+                Arc::new(new.watch),
+                new.config.raw.detectors.clone(),
+            ))))
+        }
+        Err(e) => {
+            tracing::error!(
+                "reload failed, keeping the running configuration: {}",
+                e.message()
+            );
+            None
+        }
+    }
+}
+
+/// Starts a reload off the signal and metrics loop: reading and compiling a
+/// large watch list takes a while, and the pipeline swaps the finished list
+/// in at once.
+pub fn start_reload(ctx: &Arc<ReloadCtx>, tx: &SyncSender<Control>) -> tokio::task::JoinHandle<()> {
+    sd_notify("RELOADING=1");
+    let (ctx, tx) = (ctx.clone(), tx.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Some(c) = reload(&ctx) {
+            let _ = tx.send(c);
+        }
+        let _ = tx.send(Control::ReopenLog);
+        sd_notify("READY=1");
+    })
+}

@@ -1,0 +1,14 @@
+//! The model every stage shares: what a lookup is, what an alert is, the
+//! hourly counters and what an earlier run left behind. Plain data, no I/O:
+//! `pipeline`, `detect`, `store` and the sinks all depend on it and on
+//! nothing above it.
+
+mod alert;
+mod history;
+mod lookup;
+mod traffic;
+
+pub use alert::{Alert, Severity};
+pub use history::Preload;
+pub use lookup::{Answer, Lookup};
+pub use traffic::HourRow;
