@@ -167,6 +167,11 @@ pub struct ReplayArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Write no SQLite database: the lookups go to ClickHouse only (needs
+    /// --clickhouse or storage.clickhouse.url; the detectors start without
+    /// the history a database would give them).
+    #[arg(long)]
+    pub no_db: bool,
     /// Capture files (pcap or pcapng), merged by packet time.
     #[arg(required = true, value_name = "CAPTURE")]
     pub files: Vec<PathBuf>,

@@ -112,6 +112,8 @@ struct PipelineCtx {
     log_interval: Duration,
     retention_days: u32,
     scrub: (u32, Vec<String>),
+    /// The ClickHouse sink's counters, when it is on.
+    clickhouse: Option<crate::store::clickhouse::StatsHandle>,
 }
 
 /// Periodic work of the pipeline thread, between ticks of the runner.
@@ -205,7 +207,10 @@ impl Housekeeping {
     }
 
     fn publish(&self, c: &Counters) {
-        let text = metrics::render(c, &self.ctx.ifaces);
+        let mut text = metrics::render(c, &self.ctx.ifaces);
+        if let Some(ch) = &self.ctx.clickhouse {
+            text.push_str(&ch.stats().prometheus());
+        }
         if let Ok(mut m) = self.ctx.metrics.lock() {
             *m = text;
         }
@@ -259,7 +264,7 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
     drop_privileges(user.as_deref())?;
     let store = SqliteStore::open(&s.db)?;
     let preload = store.preload(crate::detect::preload_days(&s.config.raw.detectors))?;
-    let (sink, _ch_stats) =
+    let (sink, ch_stats) =
         crate::store::clickhouse::with_primary(s.clickhouse.clone(), Box::new(store), false)
             .map_err(crate::store::StoreError::from)?;
     let writer = Writer::spawn_capped(
@@ -307,6 +312,7 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
         metrics: metrics.clone(),
         log_interval: Duration::from_secs(s.config.raw.metrics.log_interval_s),
         retention_days: s.config.raw.storage.retention_days,
+        clickhouse: ch_stats,
         scrub: (
             s.config.raw.privacy.scrub_after_days,
             s.config.raw.privacy.scrub_fields.clone(),

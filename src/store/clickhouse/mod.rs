@@ -229,6 +229,22 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The counters as Prometheus text (gauges: spool bytes and batches).
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, help, v) in self.metrics() {
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
+        }
+        out
+    }
+
     /// (metric name, help, value) for the Prometheus page.
     pub fn metrics(&self) -> Vec<(&'static str, &'static str, u64)> {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -254,7 +270,7 @@ impl Stats {
                 g(&self.inserts),
             ),
             (
-                "dnswatch_clickhouse_insert_seconds_total_us",
+                "dnswatch_clickhouse_insert_microseconds_total",
                 "Sum of insert latencies in microseconds.",
                 g(&self.insert_us_total),
             ),
@@ -761,6 +777,18 @@ impl Sink for ClickHouseSink {
                 )));
             }
         }
+        let st = &self.shared.stats;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        tracing::info!(
+            url = %self.settings.endpoint.url,
+            rows = g(&st.rows_sent),
+            lookups = g(&st.lookups_sent),
+            batches = g(&st.batches_sent),
+            inserts = g(&st.inserts),
+            insert_s = g(&st.insert_us_total) as f64 / 1e6,
+            failures = g(&st.failures),
+            "ClickHouse delivery"
+        );
         let q = self.shared.lock();
         if q.items.is_empty() {
             return Ok(());
