@@ -272,3 +272,58 @@ impl Sink for Tee {
         first
     }
 }
+
+#[cfg(test)]
+mod tee_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Counts writes; fails the first `fail` of them.
+    struct Counting {
+        writes: Arc<Mutex<u32>>,
+        fail: u32,
+    }
+
+    impl Sink for Counting {
+        fn write(&mut self, _batch: &Batch) -> Result<(), StoreError> {
+            if self.fail > 0 {
+                self.fail -= 1;
+                return Err(StoreError::Foreign {
+                    path: PathBuf::from("x"),
+                    reason: "test".into(),
+                });
+            }
+            *self.writes.lock().unwrap() += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_retried_batch_reaches_each_sink_once() {
+        let (a, b) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
+        let mut tee = Tee::new(vec![
+            Box::new(Counting {
+                writes: a.clone(),
+                fail: 0,
+            }),
+            Box::new(Counting {
+                writes: b.clone(),
+                fail: 1,
+            }),
+        ]);
+        let batch = Batch {
+            hourly: vec![crate::model::HourRow {
+                hour_us: 0,
+                metric: "packets".into(),
+                value: 1,
+            }],
+            ..Batch::default()
+        };
+        assert!(tee.write(&batch).is_err());
+        tee.write(&batch).unwrap();
+        assert_eq!((*a.lock().unwrap(), *b.lock().unwrap()), (1, 1));
+        // A different batch goes to both.
+        tee.write(&Batch::default()).unwrap();
+        assert_eq!((*a.lock().unwrap(), *b.lock().unwrap()), (2, 2));
+    }
+}
