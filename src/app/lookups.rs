@@ -2,11 +2,8 @@
 
 use std::io::{BufWriter, Write};
 
-use serde_json::json;
-
 use super::ExitError;
 use crate::cli::{Format, LookupsArgs};
-use crate::model::Lookup;
 use crate::store::sqlite::{LookupFilter, SqliteStore};
 use crate::time;
 
@@ -19,29 +16,6 @@ fn parse_time(flag: &str, value: &Option<String>) -> Result<Option<i64>, ExitErr
             ))
         }),
     }
-}
-
-/// The JSON object of one lookup (the documented `lookups --format json` keys).
-pub fn lookup_json(l: &Lookup) -> serde_json::Value {
-    json!({
-        "ts": time::rfc3339(l.ts_us),
-        "querier": l.querier.ip().to_string(),
-        "querier_port": l.querier.port(),
-        "server": l.server.ip().to_string(),
-        "server_port": l.server.port(),
-        "transport": l.transport,
-        "qname": if l.qname.is_empty() { serde_json::Value::Null } else { l.qname.clone().into() },
-        "qtype": l.qtype,
-        "qclass": l.qclass,
-        "flags": l.flags,
-        "rcode": l.rcode,
-        "answers": l.answers,
-        "rtt_us": l.rtt_us,
-        "ecs": l.ecs,
-        "query_seen": l.query_seen,
-        "answered": l.answered,
-        "source": l.source,
-    })
 }
 
 fn csv_field(s: &str) -> String {
@@ -97,7 +71,7 @@ pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
             .map(|a| format!("{} {}", a.rtype, a.data))
             .collect();
         let r = match args.format {
-            Format::Json => writeln!(out, "{}", lookup_json(&l)),
+            Format::Json => writeln!(out, "{}", l.to_json()),
             Format::Csv => writeln!(
                 out,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",

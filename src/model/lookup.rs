@@ -59,6 +59,32 @@ impl Lookup {
         std::iter::once(self.entry.as_str()).chain(self.also.iter().map(String::as_str))
     }
 
+    /// The JSON object of one lookup: the documented `lookups --format json`
+    /// keys, the one definition of that shape.
+    pub fn to_json(&self) -> serde_json::Value {
+        let l = self;
+        serde_json::json!({
+            "ts": crate::time::rfc3339(l.ts_us),
+            "querier": l.querier.ip().to_string(),
+            "querier_port": l.querier.port(),
+            "server": l.server.ip().to_string(),
+            "server_port": l.server.port(),
+            "transport": l.transport,
+            "qname": if l.qname.is_empty() { serde_json::Value::Null } else { l.qname.clone().into() },
+            "qtype": l.qtype,
+            "qclass": l.qclass,
+            "flags": l.flags,
+            "rcode": l.rcode,
+            "answers": l.answers,
+            "rtt_us": l.rtt_us,
+            "ecs": l.ecs,
+            "query_seen": l.query_seen,
+            "answered": l.answered,
+            "source": l.source,
+            "sensor": l.sensor,
+        })
+    }
+
     /// Querier IP as text.
     pub fn querier_ip(&self) -> String {
         self.querier.ip().to_string()
