@@ -313,6 +313,9 @@ impl Stats {
     }
 }
 
+/// Longest the daemon waits at shutdown for the spool to drain.
+pub const DAEMON_DRAIN: Duration = Duration::from_secs(5);
+
 /// The sink to hand the writer: `primary` (SQLite) alone, or with
 /// `settings`, SQLite and ClickHouse at once (a [`super::Tee`]); the
 /// ClickHouse counters come back for the metrics.
@@ -324,8 +327,17 @@ pub fn with_primary(
     let Some(settings) = settings else {
         return Ok((primary, None));
     };
+    // The daemon does not hold up its shutdown for a server that is away
+    // (what is spooled stays for the next start); replay waits the whole
+    // drain_timeout.
+    let drain_timeout = if require_server {
+        settings.drain_timeout
+    } else {
+        settings.drain_timeout.min(DAEMON_DRAIN)
+    };
     let ch = ClickHouseSink::open(Settings {
         require_server,
+        drain_timeout,
         ..settings
     })?;
     let stats = ch.stats_handle();
@@ -936,10 +948,13 @@ impl Shipper {
         }
     }
 
-    /// Drops whole days older than `before_us` from every table.
+    /// Drops whole days of lookups older than `before_us` (retention);
+    /// summaries, hourly counters and alerts are kept, as in SQLite (a
+    /// summary's partial rows are kept whole, so first-seen times stay
+    /// true).
     fn prune(&self, before_us: i64) -> Result<(), ChError> {
         let day = schema::day_of(before_us);
-        for t in TABLES {
+        for t in [&schema::LOOKUPS, &schema::BY_QUERIER] {
             let name = format!("{}{}", self.settings.table_prefix, t.name);
             let parts = self.client.query(&format!(
                 "SELECT DISTINCT partition FROM system.parts WHERE active AND database = {} AND table = {} FORMAT TabSeparated",
