@@ -860,3 +860,52 @@ mod fleet_detect {
         );
     }
 }
+
+#[test]
+fn retention_drops_old_days_of_lookups_only() {
+    let url = url();
+    let db = unique("retention");
+    let dir = tempfile::tempdir().unwrap();
+    let day = 86_400_000_000i64;
+    let base = support::replay_lookups(
+        &fixtures().iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &["."],
+    );
+    let mut old = base[..4].to_vec();
+    let mut new = base[4..8].to_vec();
+    for (i, l) in old.iter_mut().enumerate() {
+        l.ts_us = 10 * day + i as i64;
+    }
+    for (i, l) in new.iter_mut().enumerate() {
+        l.ts_us = 12 * day + i as i64;
+    }
+    let mut sink = ClickHouseSink::open(settings(&url, &db, "r", &dir.path().join("sp"))).unwrap();
+    sink.write(&batch_of(&old)).unwrap();
+    sink.write(&batch_of(&new)).unwrap();
+    sink.write(&Batch {
+        prune_before: Some(11 * day),
+        ..Batch::default()
+    })
+    .unwrap();
+    sink.close().unwrap();
+    assert_eq!(count(&url, &format!("SELECT count() FROM {db}.lookups")), 4);
+    assert_eq!(
+        count(&url, &format!("SELECT min(ts_us) FROM {db}.lookups")),
+        12 * day as u64
+    );
+    assert_eq!(
+        count(
+            &url,
+            &format!("SELECT count() FROM {db}.lookups_by_querier")
+        ),
+        4
+    );
+    // Summaries keep the old lookups' partial rows.
+    assert_eq!(
+        count(
+            &url,
+            &format!("SELECT sum(count) FROM {db}.querier_summary")
+        ),
+        8
+    );
+}

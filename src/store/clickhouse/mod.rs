@@ -897,6 +897,17 @@ impl Shipper {
         let mut q = self.shared.lock();
         loop {
             let now = Instant::now();
+            // Retention once everything before it is sent.
+            if q.items.is_empty() {
+                if let Some(before) = q.prune_before.take() {
+                    drop(q);
+                    if let Err(e) = self.prune(before) {
+                        tracing::warn!("retention postponed: {e}");
+                    }
+                    q = self.shared.lock();
+                    continue;
+                }
+            }
             if q.stop && (q.items.is_empty() || q.deadline.is_some_and(|d| now >= d)) {
                 return None;
             }
@@ -930,14 +941,6 @@ impl Shipper {
                     .map(|(g, _)| g)
                     .unwrap_or_else(|p| p.into_inner().0);
             } else {
-                if let Some(before) = q.prune_before.take() {
-                    drop(q);
-                    if let Err(e) = self.prune(before) {
-                        tracing::warn!("retention postponed: {e}");
-                    }
-                    q = self.shared.lock();
-                    continue;
-                }
                 q = self
                     .shared
                     .cv
