@@ -237,6 +237,55 @@ fn two_sensors_into_one_server_are_both_visible() {
             "{sensor}"
         );
     }
+    // The same through the command line: lookups and db stats.
+    let cli = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let c = cfg.display().to_string();
+    let east = cli(&[
+        "lookups",
+        "--config",
+        &c,
+        "--clickhouse",
+        &url,
+        "--sensor",
+        "east",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(east.lines().count(), per_sensor["east"].len());
+    assert!(
+        east.lines().all(|l| l.contains("\"sensor\":\"east\"")),
+        "{east}"
+    );
+    let all = cli(&[
+        "lookups",
+        "--config",
+        &c,
+        "--clickhouse",
+        &url,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        all.lines().count(),
+        1 + per_sensor.values().map(Vec::len).sum::<usize>()
+    );
+    let stats = cli(&["db", "stats", "--config", &c, "--clickhouse", &url]);
+    for sensor in ["east", "west"] {
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with("lookups ") && l.contains(sensor))
+            .unwrap_or_else(|| panic!("{stats}"));
+        let n: usize = line.split_whitespace().last().unwrap().parse().unwrap();
+        assert_eq!(n, per_sensor[sensor].len(), "{stats}");
+    }
 }
 
 /// A server of our own on free ports, stopped on drop.
