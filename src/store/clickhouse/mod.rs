@@ -842,6 +842,8 @@ struct Shipper {
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Inserts of one group sent at once.
+const PARALLEL_INSERTS: usize = 4;
 
 impl Shipper {
     fn run(mut self) {
@@ -1022,6 +1024,7 @@ impl Shipper {
             .map(|r| r.batch_id)
             .next()
             .unwrap_or(0);
+        let mut jobs: Vec<(&TableDef, u8, i64, Vec<u8>, u64)> = Vec::new();
         for ((table, day), members) in &by_part {
             let Some(t) = TABLES.get(usize::from(*table)) else {
                 continue;
@@ -1048,23 +1051,51 @@ impl Shipper {
                     }
                 }
             }
-            let cols: Vec<String> = t.columns.iter().map(|(c, _)| quote_ident(c)).collect();
-            let started = Instant::now();
-            self.client.insert(
-                &self.settings.table(t),
-                &cols.join(", "),
-                &body,
-                &format!("{}{first_id:016x}-{table}-{day}", self.query_id_prefix()),
-            )?;
-            let s = &self.shared.stats;
-            s.inserts.fetch_add(1, Ordering::Relaxed);
-            s.insert_us_total.fetch_add(
-                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                Ordering::Relaxed,
-            );
-            s.rows_sent.fetch_add(rows, Ordering::Relaxed);
-            if *table == 0 {
-                s.lookups_sent.fetch_add(rows, Ordering::Relaxed);
+            jobs.push((t, *table, *day, body, rows));
+        }
+        // The inserts of one group go in parallel, a few at a time (the
+        // server parses and writes each on its own thread); each is
+        // independent, and the group leaves the spool only when all succeeded.
+        let prefix = self.query_id_prefix();
+        for chunk in jobs.chunks(PARALLEL_INSERTS) {
+            let results: Vec<Result<(), ChError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|(t, table, day, body, rows)| {
+                        let client = &self.client;
+                        let shared = &self.shared;
+                        let target = self.settings.table(t);
+                        let qid = format!("{prefix}{first_id:016x}-{table}-{day}");
+                        scope.spawn(move || {
+                            let cols: Vec<String> =
+                                t.columns.iter().map(|(c, _)| quote_ident(c)).collect();
+                            let started = Instant::now();
+                            client.insert(&target, &cols.join(", "), body, &qid)?;
+                            let s = &shared.stats;
+                            s.inserts.fetch_add(1, Ordering::Relaxed);
+                            s.insert_us_total.fetch_add(
+                                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                                Ordering::Relaxed,
+                            );
+                            s.rows_sent.fetch_add(*rows, Ordering::Relaxed);
+                            if *table == 0 {
+                                s.lookups_sent.fetch_add(*rows, Ordering::Relaxed);
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(ChError::Config("an insert thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            });
+            for r in results {
+                r?;
             }
         }
         // Every part is on the server: the batches leave the spool.
