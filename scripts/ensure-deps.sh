@@ -7,7 +7,10 @@ set -euo pipefail
 mode=${1:-build}
 pkgs=(libpcap-dev pkg-config)
 if [[ $mode == test ]]; then
-  pkgs+=(tcpdump nsd unbound fstrm-bin dnsutils knot-dnsutils iproute2 sqlite3 openssl util-linux)
+  pkgs+=(tcpdump nsd unbound fstrm-bin dnsutils knot-dnsutils iproute2 sqlite3 openssl util-linux curl)
+  # ClickHouse for the fleet store's tests: started by hand by
+  # scripts/clickhouse-server.sh, never as the distro service.
+  pkgs+=(clickhouse-server clickhouse-client)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -17,7 +20,7 @@ done
 SUDO=""
 [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 echo "installing: ${missing[*]}" >&2
-# Keep distro services (nsd, unbound) from starting on port 53 during install.
+# Keep distro services (nsd, unbound, clickhouse-server) from starting during install.
 made_policy=0
 if [[ ! -e /usr/sbin/policy-rc.d ]]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null

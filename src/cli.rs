@@ -105,6 +105,20 @@ pub enum Command {
     /// Database maintenance: `prune` old lookups, `stats` about the contents.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Run the detectors over the fleet's lookups in ClickHouse.
+    ///
+    /// Reads every sensor's lookups between --since and --until from the
+    /// ClickHouse store in packet-time order (ties by sensor, provenance and
+    /// name, so the same data give the same alerts), runs the same
+    /// detectors as `replay` and `run` over them as one stream, prints the
+    /// alerts (JSON lines, with "scope": "fleet") and stores them in the
+    /// alerts table with scope `fleet` (an alert already stored, same id, is
+    /// not stored again). Patterns only the fleet shows: a few
+    /// organisations holding most of a name's lookups across the sensors
+    /// that each saw part of them.
+    ///
+    /// Example: dnswatch detect --clickhouse http://127.0.0.1:8123 --since 2016-07-01 --until 2016-10-01
+    Detect(DetectArgs),
     /// Validate a configuration file and its watch list, then exit.
     ///
     /// Prints nothing and exits 0 when the configuration is valid; otherwise
@@ -132,6 +146,12 @@ pub struct CommonArgs {
     /// DNS port; repeat for several (overrides capture.dns_ports; default 53).
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
+    /// Also send lookups, alerts, summaries and hourly counters to this
+    /// ClickHouse server (HTTP interface, e.g. http://127.0.0.1:8123);
+    /// overrides storage.clickhouse.url. Batches are spooled on disk first
+    /// (storage.clickhouse.spool_dir, default `<db>.clickhouse-spool`).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<String>,
     /// Sensor name recorded on every lookup (overrides capture.sensor;
     /// default: the host name).
     #[arg(long, value_name = "NAME")]
@@ -147,6 +167,11 @@ pub struct ReplayArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Write no SQLite database: the lookups go to ClickHouse only (needs
+    /// --clickhouse or storage.clickhouse.url; the detectors start without
+    /// the history a database would give them).
+    #[arg(long)]
+    pub no_db: bool,
     /// Capture files (pcap or pcapng) or dnstap files (Frame Streams, as
     /// fstrm_capture writes them), recognised by content and merged by time.
     #[arg(required = true, value_name = "CAPTURE")]
@@ -216,6 +241,51 @@ pub struct LookupsArgs {
     /// Stop after this many rows.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Fleet store.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Reading the fleet's ClickHouse store instead of a SQLite database.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// Read the fleet's ClickHouse store (HTTP URL, e.g.
+    /// http://127.0.0.1:8123) instead of --db: the lookups and alerts of
+    /// every sensor (the `<table>_all` Distributed tables when
+    /// storage.clickhouse.cluster is set).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<String>,
+    /// With --clickhouse: only what this sensor recorded.
+    #[arg(long, value_name = "NAME", requires = "clickhouse")]
+    pub sensor: Option<String>,
+    /// With --clickhouse: configuration file whose [storage.clickhouse]
+    /// gives the database, credentials, TLS, table prefix and cluster.
+    #[arg(long = "config", value_name = "FILE", requires = "clickhouse")]
+    pub config: Option<PathBuf>,
+}
+
+/// `detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The fleet's ClickHouse store (HTTP URL).
+    #[arg(long, value_name = "URL", required = true)]
+    pub clickhouse: Option<String>,
+    /// Only lookups of this sensor (default: every sensor).
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+    /// Configuration file: [storage.clickhouse] (database, credentials,
+    /// cluster) and [detectors] (thresholds).
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// From this time (RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` UTC, or `@unix-seconds`).
+    #[arg(long, value_name = "TIME")]
+    pub since: String,
+    /// Up to (not including) this time (default: everything after --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Print the alerts only; do not store them in ClickHouse.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `check-config`.
@@ -261,8 +331,11 @@ pub struct AlertsArgs {
     #[arg(long, value_enum, default_value_t = AlertFormat::Table)]
     pub format: AlertFormat,
     /// Keep running and print new alerts as they are committed.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "clickhouse")]
     pub follow: bool,
+    /// Fleet store.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// Output formats of `report`.
@@ -299,6 +372,9 @@ pub struct ReportArgs {
     /// CSV of dated events (`date,label` per line) to overlay and compare.
     #[arg(long, value_name = "FILE.csv")]
     pub events: Option<PathBuf>,
+    /// Fleet store.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// `db` subcommands.
@@ -326,6 +402,9 @@ pub struct PruneArgs {
 /// `db stats`.
 #[derive(Debug, Args)]
 pub struct DbStatsArgs {
+    /// Fleet store: rows per table, sensor and day.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Database.
     #[arg(long, value_name = "PATH", default_value = "dnswatch.db")]
     pub db: PathBuf,

@@ -174,6 +174,72 @@ pub struct StorageSection {
     /// Permissions (octal) of the files dnswatch creates: database, WAL,
     /// shared memory, alert log.
     pub file_mode: String,
+    /// `[storage.clickhouse]`: the fleet store (off unless `url` is set).
+    pub clickhouse: ClickHouseSection,
+}
+
+/// `[storage.clickhouse]`.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseSection {
+    /// `http://host:8123` or `https://host:8443`; empty: off.
+    pub url: String,
+    /// Database (created if missing).
+    pub database: String,
+    /// User.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// Prefix of every table name.
+    pub table_prefix: String,
+    /// Rows per insert at most.
+    pub batch_rows: usize,
+    /// Send at least this often (ms).
+    pub flush_interval_ms: u64,
+    /// PEM CA certificates to trust (https).
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate (https).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM client key (https).
+    pub tls_key_file: Option<PathBuf>,
+    /// Do not verify the server certificate (testing only).
+    pub tls_skip_verify: bool,
+    /// `watched`: the lookups stored in SQLite.
+    pub record: String,
+    /// Spool directory (batches wait here until the server has them).
+    pub spool_dir: Option<PathBuf>,
+    /// Spool size cap (MiB); beyond it batches are dropped and counted.
+    pub spool_max_mb: u32,
+    /// `remote_servers` cluster for `Distributed` tables `<table>_all`.
+    pub cluster: String,
+    /// Seconds to wait at exit for the spool to drain.
+    pub drain_timeout_s: u64,
+    /// Seconds one HTTP request may take.
+    pub timeout_s: u64,
+}
+
+impl Default for ClickHouseSection {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            database: "dnswatch".into(),
+            user: "default".into(),
+            password: String::new(),
+            table_prefix: String::new(),
+            batch_rows: 50_000,
+            flush_interval_ms: 1000,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_skip_verify: false,
+            record: "watched".into(),
+            spool_dir: None,
+            spool_max_mb: 1024,
+            cluster: String::new(),
+            drain_timeout_s: 60,
+            timeout_s: 30,
+        }
+    }
 }
 
 impl Default for StorageSection {
@@ -185,6 +251,7 @@ impl Default for StorageSection {
             retention_days: 0,
             max_pending_mb: 128,
             file_mode: "0640".into(),
+            clickhouse: ClickHouseSection::default(),
         }
     }
 }
@@ -388,6 +455,20 @@ impl Config {
         if let Some(log) = cfg.raw.alerts.log.as_mut() {
             resolve(log);
         }
+        {
+            let ch = &mut cfg.raw.storage.clickhouse;
+            for p in [
+                &mut ch.spool_dir,
+                &mut ch.tls_ca_file,
+                &mut ch.tls_cert_file,
+                &mut ch.tls_key_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                resolve(p);
+            }
+        }
         for f in &mut cfg.raw.watch.files {
             resolve(f);
         }
@@ -556,6 +637,7 @@ impl Config {
 
         self.file_mode()?;
         self.dnstap_listen()?;
+        self.validate_clickhouse()?;
         for (key, days) in [
             ("storage.retention_days", r.storage.retention_days),
             ("privacy.scrub_after_days", r.privacy.scrub_after_days),
@@ -620,6 +702,99 @@ impl Config {
             }
         })?;
         Ok(())
+    }
+
+    fn validate_clickhouse(&self) -> Result<(), ConfigError> {
+        let ch = &self.raw.storage.clickhouse;
+        let key = |k: &str| format!("storage.clickhouse.{k}");
+        if !(ch.url.is_empty() || ch.url.starts_with("http://") || ch.url.starts_with("https://")) {
+            return Err(self.invalid(&key("url"), "must start with http:// or https://"));
+        }
+        if ch.record != "watched" {
+            return Err(self.invalid(
+                &key("record"),
+                format!(
+                    "{:?}: only \"watched\" is supported (the lookups of watched entries)",
+                    ch.record
+                ),
+            ));
+        }
+        for (k, v, lo, hi) in [
+            ("batch_rows", ch.batch_rows as u64, 1, 1_000_000),
+            ("flush_interval_ms", ch.flush_interval_ms, 1, 3_600_000),
+            ("spool_max_mb", u64::from(ch.spool_max_mb), 1, 1 << 20),
+            ("drain_timeout_s", ch.drain_timeout_s, 0, 86_400),
+            ("timeout_s", ch.timeout_s, 1, 3600),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(self.invalid(&key(k), format!("{v} is outside {lo} to {hi}")));
+            }
+        }
+        for (k, v) in [("database", &ch.database), ("user", &ch.user)] {
+            if v.is_empty() {
+                return Err(self.invalid(&key(k), "must not be empty"));
+            }
+        }
+        if ch.tls_cert_file.is_some() != ch.tls_key_file.is_some() {
+            return Err(self.invalid(
+                &key("tls_cert_file"),
+                "tls_cert_file and tls_key_file go together",
+            ));
+        }
+        for (k, f) in [
+            ("tls_ca_file", &ch.tls_ca_file),
+            ("tls_cert_file", &ch.tls_cert_file),
+            ("tls_key_file", &ch.tls_key_file),
+        ] {
+            if let Some(f) = f {
+                if !f.is_file() {
+                    return Err(
+                        self.invalid(&key(k), format!("{} is not a readable file", f.display()))
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The ClickHouse sink settings when a URL is configured or given
+    /// (`--clickhouse` overrides the file); rows carry [`Config::sensor`]. The
+    /// spool defaults to `<database file>.clickhouse-spool`.
+    pub fn clickhouse(
+        &self,
+        url: Option<&str>,
+        db: &Path,
+    ) -> Option<crate::store::clickhouse::Settings> {
+        use crate::store::clickhouse::{client::Tls, Settings};
+        let ch = &self.raw.storage.clickhouse;
+        let url = url.filter(|u| !u.is_empty()).unwrap_or(&ch.url);
+        if url.is_empty() {
+            return None;
+        }
+        let sensor = self.sensor();
+        let spool = ch.spool_dir.clone().unwrap_or_else(|| {
+            let mut p = db.as_os_str().to_owned();
+            p.push(".clickhouse-spool");
+            PathBuf::from(p)
+        });
+        let mut s = Settings::new(url, &sensor, spool);
+        s.endpoint.user = ch.user.clone();
+        s.endpoint.password = ch.password.clone();
+        s.endpoint.timeout = std::time::Duration::from_secs(ch.timeout_s);
+        s.endpoint.tls = Tls {
+            ca_file: ch.tls_ca_file.clone(),
+            cert_file: ch.tls_cert_file.clone(),
+            key_file: ch.tls_key_file.clone(),
+            skip_verify: ch.tls_skip_verify,
+        };
+        s.database = ch.database.clone();
+        s.table_prefix = ch.table_prefix.clone();
+        s.batch_rows = ch.batch_rows;
+        s.flush_interval = std::time::Duration::from_millis(ch.flush_interval_ms);
+        s.spool_max_bytes = u64::from(ch.spool_max_mb) << 20;
+        s.cluster = ch.cluster.clone();
+        s.drain_timeout = std::time::Duration::from_secs(ch.drain_timeout_s);
+        Some(s)
     }
 
     /// `storage.file_mode` as permission bits: octal, owner read-write, no
@@ -796,6 +971,9 @@ pub struct Setup {
     pub db: std::path::PathBuf,
     /// Alert log path, if any.
     pub alerts: Option<std::path::PathBuf>,
+    /// The ClickHouse sink's settings, when `--clickhouse` or
+    /// `storage.clickhouse.url` is given.
+    pub clickhouse: Option<crate::store::clickhouse::Settings>,
 }
 
 /// Resolves config file, command-line overrides, watch list and paths
@@ -823,11 +1001,20 @@ pub fn setup(common: &crate::cli::CommonArgs) -> Result<Setup, crate::exit::Exit
         .alerts
         .clone()
         .or_else(|| config.raw.alerts.log.clone());
+    if let Some(url) = &common.clickhouse {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(crate::exit::ExitError::Usage(format!(
+                "--clickhouse {url}: the URL must start with http:// or https://"
+            )));
+        }
+    }
+    let clickhouse = config.clickhouse(common.clickhouse.as_deref(), &db);
     Ok(Setup {
         config,
         watch,
         db,
         alerts,
+        clickhouse,
     })
 }
 
@@ -961,6 +1148,58 @@ mod tests {
                 out.push(p);
             }
         }
+    }
+
+    #[test]
+    fn clickhouse_errors_name_file_line_and_key() {
+        let path = Path::new("/etc/dnswatch/x.toml");
+        for (text, key, line) in [
+            (
+                "[storage.clickhouse]\nurl = \"ftp://x\"\n",
+                "storage.clickhouse.url",
+                2,
+            ),
+            (
+                "[storage.clickhouse]\n\nbatch_rows = 0\n",
+                "storage.clickhouse.batch_rows",
+                3,
+            ),
+            (
+                "[storage.clickhouse]\nrecord = \"all\"\n",
+                "storage.clickhouse.record",
+                2,
+            ),
+            (
+                "[storage.clickhouse]\ntls_cert_file = \"c.pem\"\n",
+                "storage.clickhouse.tls_cert_file",
+                2,
+            ),
+        ] {
+            let e = Config::from_str(text, path).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("/etc/dnswatch/x.toml:{line}: {key}:")),
+                "{e}"
+            );
+        }
+        let cfg = Config::from_str(
+            "[capture]\nsensor = \"s1\"\n[storage.clickhouse]\nurl = \"http://127.0.0.1:8123\"\nspool_dir = \"sp\"\n",
+            path,
+        )
+        .unwrap();
+        let s = cfg.clickhouse(None, Path::new("d.db")).unwrap();
+        assert_eq!(s.sensor, "s1");
+        assert_eq!(s.spool_dir, Path::new("/etc/dnswatch/sp"));
+        let s = cfg
+            .clickhouse(Some("http://h:1"), Path::new("d.db"))
+            .unwrap();
+        assert_eq!(s.endpoint.url, "http://h:1");
+        let s = Config::default()
+            .clickhouse(Some("http://h:1"), Path::new("/x/d.db"))
+            .unwrap();
+        assert_eq!(s.spool_dir, Path::new("/x/d.db.clickhouse-spool"));
+        assert!(Config::default()
+            .clickhouse(None, Path::new("d.db"))
+            .is_none());
     }
 
     #[test]

@@ -31,6 +31,9 @@ fn print(out: &mut impl Write, a: &Alert, format: AlertFormat) -> std::io::Resul
 }
 
 pub(super) fn alerts(args: AlertsArgs) -> Result<(), ExitError> {
+    if args.fleet.clickhouse.is_some() {
+        return super::fleet::alerts(&args);
+    }
     let since = match &args.since {
         Some(s) => Some(
             time::parse(s).ok_or_else(|| ExitError::Usage(format!("--since {s:?}: not a time")))?,

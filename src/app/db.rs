@@ -26,6 +26,7 @@ pub(super) fn db(cmd: DbCommand) -> Result<(), ExitError> {
             println!("deleted {n} lookups before {}", time::rfc3339(before));
             Ok(())
         }
+        DbCommand::Stats(a) if a.fleet.clickhouse.is_some() => super::fleet::stats(&a.fleet),
         DbCommand::Stats(a) => {
             let store = SqliteStore::open_read_only(&a.db).map_err(rt)?;
             let s = store.stats().map_err(rt)?;

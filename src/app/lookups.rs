@@ -34,8 +34,14 @@ pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
         since_us: parse_time("--since", &args.since)?,
         until_us: parse_time("--until", &args.until)?,
     };
-    let store =
-        SqliteStore::open_read_only(&args.db).map_err(|e| ExitError::Runtime(e.to_string()))?;
+    // The fleet: matching lookups of every sensor (or --sensor), copied into
+    // a private SQLite database read as usual.
+    let fleet = match &args.fleet.clickhouse {
+        Some(_) => Some(super::fleet::materialize(&args.fleet, &filter, false)?),
+        None => None,
+    };
+    let db = fleet.as_ref().map_or_else(|| args.db.clone(), |t| t.path());
+    let store = SqliteStore::open_read_only(&db).map_err(|e| ExitError::Runtime(e.to_string()))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut io_err: Option<std::io::Error> = None;

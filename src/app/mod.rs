@@ -2,6 +2,7 @@
 
 mod alerts;
 mod db;
+mod fleet;
 mod lookups;
 mod replay;
 mod report;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<(), ExitError> {
         Command::Alerts(args) => alerts::alerts(args),
         Command::Report(args) => report::report(args),
         Command::Db(cmd) => db::db(cmd),
+        Command::Detect(args) => fleet::detect(args),
         Command::CheckConfig(args) => {
             let cfg = Config::load(&args.config).map_err(|e| ExitError::Usage(e.to_string()))?;
             let watch = cfg

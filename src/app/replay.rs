@@ -53,11 +53,25 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
             );
         }
     }
-    let store = SqliteStore::open(&s.db).map_err(|e| rt(&e))?;
-    let preload = store
-        .preload(crate::detect::preload_days(&s.config.raw.detectors))
-        .map_err(|e| rt(&e))?;
-    let writer = Writer::spawn(Box::new(store), false).map_err(|e| rt(&e))?;
+    let (sink, preload): (Box<dyn crate::store::Sink>, _) = if args.no_db {
+        let Some(settings) = s.clickhouse.clone() else {
+            return Err(ExitError::Usage(
+                "--no-db needs --clickhouse URL (or storage.clickhouse.url): the lookups must go somewhere".into(),
+            ));
+        };
+        let ch = crate::store::clickhouse::ClickHouseSink::open(settings).map_err(|e| rt(&e))?;
+        (Box::new(ch), crate::model::Preload::default())
+    } else {
+        let store = SqliteStore::open(&s.db).map_err(|e| rt(&e))?;
+        let preload = store
+            .preload(crate::detect::preload_days(&s.config.raw.detectors))
+            .map_err(|e| rt(&e))?;
+        let (sink, _ch_stats) =
+            crate::store::clickhouse::with_primary(s.clickhouse.clone(), Box::new(store), true)
+                .map_err(|e| rt(&e))?;
+        (sink, preload)
+    };
+    let writer = Writer::spawn(sink, false).map_err(|e| rt(&e))?;
     let mut runner = Runner::new(
         &s.config,
         Arc::new(s.watch),

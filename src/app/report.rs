@@ -50,8 +50,23 @@ pub(super) fn report(args: ReportArgs) -> Result<(), ExitError> {
         None => None,
         Some(path) => Some(Events::load(path).map_err(exit_error)?),
     };
-    let store =
-        SqliteStore::open_read_only(&args.db).map_err(|e| ExitError::Runtime(e.to_string()))?;
+    // The fleet: the entry's lookups and the alerts of every sensor, copied
+    // into a private SQLite database the report reads as usual.
+    let fleet = match &args.fleet.clickhouse {
+        Some(_) => Some(super::fleet::materialize(
+            &args.fleet,
+            &crate::store::sqlite::LookupFilter {
+                entry: Some(args.entry.clone()),
+                since_us: from,
+                until_us: to,
+                ..Default::default()
+            },
+            true,
+        )?),
+        None => None,
+    };
+    let db = fleet.as_ref().map_or_else(|| args.db.clone(), |t| t.path());
+    let store = SqliteStore::open_read_only(&db).map_err(|e| ExitError::Runtime(e.to_string()))?;
     let r = report::build(&args.entry, from, to, &store, events).map_err(exit_error)?;
 
     if let Some(path) = &args.svg {

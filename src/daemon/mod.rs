@@ -113,6 +113,8 @@ struct PipelineCtx {
     log_interval: Duration,
     retention_days: u32,
     scrub: (u32, Vec<String>),
+    /// The ClickHouse sink's counters, when it is on.
+    clickhouse: Option<crate::store::clickhouse::StatsHandle>,
 }
 
 /// Periodic work of the pipeline thread, between ticks of the runner.
@@ -208,6 +210,9 @@ impl Housekeeping {
     fn publish(&self, c: &Counters) {
         let mut text = metrics::render(c, &self.ctx.ifaces);
         self.ctx.dnstap.render(&mut text);
+        if let Some(ch) = &self.ctx.clickhouse {
+            text.push_str(&ch.stats().prometheus());
+        }
         if let Ok(mut m) = self.ctx.metrics.lock() {
             *m = text;
         }
@@ -286,8 +291,11 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
     drop_privileges(user.as_deref())?;
     let store = SqliteStore::open(&s.db)?;
     let preload = store.preload(crate::detect::preload_days(&s.config.raw.detectors))?;
+    let (sink, ch_stats) =
+        crate::store::clickhouse::with_primary(s.clickhouse.clone(), Box::new(store), false)
+            .map_err(crate::store::StoreError::from)?;
     let writer = Writer::spawn_capped(
-        Box::new(store),
+        sink,
         true,
         usize::try_from(s.config.raw.storage.max_pending_mb)
             .unwrap_or(usize::MAX)
@@ -358,6 +366,7 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
         metrics: metrics.clone(),
         log_interval: Duration::from_secs(s.config.raw.metrics.log_interval_s),
         retention_days: s.config.raw.storage.retention_days,
+        clickhouse: ch_stats,
         scrub: (
             s.config.raw.privacy.scrub_after_days,
             s.config.raw.privacy.scrub_fields.clone(),

@@ -5,6 +5,7 @@
 //! pipeline hands over [`Batch`]es; a sink writes each batch atomically, so a
 //! crash loses at most the batch being written.
 
+pub mod clickhouse;
 pub mod query;
 pub mod sqlite;
 pub mod writer;
@@ -70,6 +71,9 @@ pub enum StoreError {
     /// Encoding a row failed.
     #[error("cannot encode row: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The ClickHouse store failed (its spool, or at open the server).
+    #[error(transparent)]
+    ClickHouse(#[from] clickhouse::ChError),
 }
 
 impl StoreError {
@@ -83,6 +87,8 @@ impl StoreError {
                 f.code,
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::DiskFull
             ),
+            // The spool could not be written (a full disk, say).
+            Self::ClickHouse(clickhouse::ChError::Spool(_)) => true,
             _ => false,
         }
     }
@@ -167,5 +173,158 @@ pub trait Sink: Send {
     /// cannot read back returns nothing (the detectors learn afresh).
     fn preload(&self, _history_days: i64) -> Result<crate::model::Preload, StoreError> {
         Ok(crate::model::Preload::default())
+    }
+
+    /// Called once after the last batch: a sink that sends in the
+    /// background finishes (or says what it could not finish).
+    fn close(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Several sinks fed the same batches (SQLite and ClickHouse at once).
+///
+/// A batch that fails in one sink after another took it is retried by the
+/// writer; the sinks that already have it are skipped on that retry (the
+/// batch is recognised by its size and first and last lookups), so no sink
+/// gets it twice.
+pub struct Tee {
+    sinks: Vec<Box<dyn Sink>>,
+    /// The batch being retried and which sinks already wrote it.
+    retry: Option<(BatchKey, Vec<bool>)>,
+}
+
+impl std::fmt::Debug for Tee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tee")
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+type BatchKey = (
+    usize,
+    usize,
+    usize,
+    Option<(i64, String)>,
+    Option<(i64, String)>,
+);
+
+fn batch_key(b: &Batch) -> BatchKey {
+    let end = |l: Option<&Lookup>| l.map(|l| (l.ts_us, l.source.clone()));
+    (
+        b.lookups.len(),
+        b.hourly.len(),
+        b.alerts.len(),
+        end(b.lookups.first()),
+        end(b.lookups.last()),
+    )
+}
+
+impl Tee {
+    /// Feeds `sinks` in order.
+    pub fn new(sinks: Vec<Box<dyn Sink>>) -> Self {
+        Self { sinks, retry: None }
+    }
+}
+
+impl Sink for Tee {
+    fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let key = batch_key(batch);
+        let mut done = match self.retry.take() {
+            Some((k, done)) if k == key => done,
+            _ => vec![false; self.sinks.len()],
+        };
+        for (i, sink) in self.sinks.iter_mut().enumerate() {
+            if done[i] {
+                continue;
+            }
+            if let Err(e) = sink.write(batch) {
+                self.retry = Some((key, done));
+                return Err(e);
+            }
+            done[i] = true;
+        }
+        Ok(())
+    }
+
+    fn set_lock_wait(&mut self, wait: std::time::Duration) {
+        for s in &mut self.sinks {
+            s.set_lock_wait(wait);
+        }
+    }
+
+    fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        match self.sinks.first() {
+            Some(s) => s.preload(history_days),
+            None => Ok(crate::model::Preload::default()),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), StoreError> {
+        let mut first = Ok(());
+        for s in &mut self.sinks {
+            if let Err(e) = s.close() {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+}
+
+#[cfg(test)]
+mod tee_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Counts writes; fails the first `fail` of them.
+    struct Counting {
+        writes: Arc<Mutex<u32>>,
+        fail: u32,
+    }
+
+    impl Sink for Counting {
+        fn write(&mut self, _batch: &Batch) -> Result<(), StoreError> {
+            if self.fail > 0 {
+                self.fail -= 1;
+                return Err(StoreError::Foreign {
+                    path: PathBuf::from("x"),
+                    reason: "test".into(),
+                });
+            }
+            *self.writes.lock().unwrap() += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_retried_batch_reaches_each_sink_once() {
+        let (a, b) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
+        let mut tee = Tee::new(vec![
+            Box::new(Counting {
+                writes: a.clone(),
+                fail: 0,
+            }),
+            Box::new(Counting {
+                writes: b.clone(),
+                fail: 1,
+            }),
+        ]);
+        let batch = Batch {
+            hourly: vec![crate::model::HourRow {
+                hour_us: 0,
+                metric: "packets".into(),
+                value: 1,
+            }],
+            ..Batch::default()
+        };
+        assert!(tee.write(&batch).is_err());
+        tee.write(&batch).unwrap();
+        assert_eq!((*a.lock().unwrap(), *b.lock().unwrap()), (1, 1));
+        // A different batch goes to both.
+        tee.write(&Batch::default()).unwrap();
+        assert_eq!((*a.lock().unwrap(), *b.lock().unwrap()), (2, 2));
     }
 }

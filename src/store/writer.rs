@@ -188,6 +188,14 @@ impl Worker {
     }
 
     fn run(mut self, rx: &Receiver<Batch>) {
+        self.work(rx);
+        if let Err(e) = self.sink.close() {
+            tracing::error!("{e}");
+            self.remember(&e);
+        }
+    }
+
+    fn work(&mut self, rx: &Receiver<Batch>) {
         let mut closed_at: Option<Instant> = None;
         loop {
             if self.kept.is_empty() {

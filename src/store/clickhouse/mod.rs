@@ -1,0 +1,1329 @@
+//! The ClickHouse store for fleets of sensors.
+//!
+//! ```text
+//! writer thread ── write(batch) ──► spool (fsync'd file per batch) ──► shipper thread ──► ClickHouse (HTTP, RowBinary)
+//! ```
+//!
+//! * [`ClickHouseSink::write`] encodes a batch into RowBinary parts (one per
+//!   table and day), appends them to the on-disk [`spool`] and returns: the
+//!   capture never waits on the network. A full spool (`spool_max_mb`) drops
+//!   the batch, counts it, logs an error and adds a `clickhouse_spool_full`
+//!   alert to the next batch that fits.
+//! * The shipper thread sends spooled batches oldest first, coalescing
+//!   consecutive ones up to `batch_rows` rows (or what arrived within
+//!   `flush_interval_ms`), one `INSERT ... FORMAT RowBinary` per table and
+//!   day, and deletes a batch from the spool only after the server
+//!   confirmed every part of it. A `kill -9` loses nothing spooled.
+//! * **No duplicates on retry.** Every row carries the random 64-bit id of
+//!   its batch (`batch_id`). An insert into one partition with fewer rows
+//!   than `max_insert_block_size` is one part on the server, so it is
+//!   applied whole or not at all. A batch that was sent before without a
+//!   confirmation (a failure, a timeout, or any batch found in the spool at
+//!   start, which may have been in flight at a crash) is first checked: while
+//!   an insert of this sensor still runs on the server (`system.processes`,
+//!   by query id) the shipper waits; then it counts the rows of that batch id
+//!   in each (table, day) and sends only the parts that are absent.
+//!   ClickHouse 18.16 has no insert deduplication for plain MergeTree, so
+//!   this check is ours; it costs one small query per part, and only on retries.
+
+pub mod client;
+pub mod read;
+pub mod schema;
+pub mod spool;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use self::client::{Client, Endpoint};
+use self::schema::{quote_ident, quote_str, SummaryKey, TableDef, TABLES};
+use self::spool::{Entry, Part, Record, Spool, SpoolError};
+use super::{Batch, Sink, StoreError};
+use crate::model::{Alert, Severity};
+
+/// ClickHouse failures; each names the server URL (or the spool file).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ChError {
+    /// No connection, or it broke (wrong host or port, server down, timeout).
+    #[error("ClickHouse at {url}: {message}")]
+    Connect {
+        /// Server.
+        url: String,
+        /// Cause.
+        message: String,
+    },
+    /// The server refused a statement.
+    #[error("ClickHouse at {url} answered HTTP {status}: {message}")]
+    Server {
+        /// Server.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// ClickHouse exception code.
+        code: Option<u32>,
+        /// The server's text.
+        message: String,
+    },
+    /// An answer that makes no sense.
+    #[error("ClickHouse at {url}: unexpected answer: {message}")]
+    Protocol {
+        /// Server.
+        url: String,
+        /// What.
+        message: String,
+    },
+    /// Bad settings (TLS files, URL).
+    #[error("ClickHouse settings: {0}")]
+    Config(String),
+    /// The database holds a newer dnswatch schema.
+    #[error("ClickHouse at {url}: database {database} has dnswatch schema version {found}, newer than this dnswatch knows ({known}); upgrade dnswatch")]
+    TooNew {
+        /// Server.
+        url: String,
+        /// Database.
+        database: String,
+        /// Version found.
+        found: u32,
+        /// Version known.
+        known: u32,
+    },
+    /// A table does not have the columns dnswatch writes.
+    #[error("ClickHouse at {url}: table {table} does not match the dnswatch schema: {message}")]
+    Schema {
+        /// Server.
+        url: String,
+        /// Table.
+        table: String,
+        /// What differs.
+        message: String,
+    },
+    /// The spool failed.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// Batches are still in the spool at the end of a run.
+    #[error("{batches} batches ({lookups} lookups) could not be sent to ClickHouse at {url} in time and stay in the spool {dir}; the next dnswatch using that spool sends them (last error: {last_error})")]
+    NotDrained {
+        /// Server.
+        url: String,
+        /// Batches left.
+        batches: usize,
+        /// Lookups in them (as far as known).
+        lookups: u64,
+        /// Spool directory.
+        dir: PathBuf,
+        /// The last failure.
+        last_error: String,
+    },
+}
+
+/// Everything the sink needs (built from `[storage.clickhouse]` and the
+/// command line).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Server and credentials.
+    pub endpoint: Endpoint,
+    /// Database (created if missing).
+    pub database: String,
+    /// Prefix of every table name.
+    pub table_prefix: String,
+    /// Sensor name written on every row.
+    pub sensor: String,
+    /// Rows per insert at most (consecutive spooled batches are coalesced).
+    pub batch_rows: usize,
+    /// How long the shipper waits for more rows before sending fewer.
+    pub flush_interval: Duration,
+    /// Spool directory.
+    pub spool_dir: PathBuf,
+    /// Spool size cap.
+    pub spool_max_bytes: u64,
+    /// Cluster for `Distributed` tables `<table>_all` (none when empty).
+    pub cluster: String,
+    /// How long [`Sink::close`] waits for the spool to drain.
+    pub drain_timeout: Duration,
+    /// Fail at open when the server refuses us (authentication, a table
+    /// of another schema, a newer schema; replay) instead of spooling until
+    /// it is fixed (daemon). A server that cannot be reached is spooled
+    /// for either way.
+    pub require_server: bool,
+}
+
+impl Settings {
+    /// Defaults for `url` (database `dnswatch`, user `default`, 50,000
+    /// rows per insert, 1 s flush interval, 1 GiB spool in `spool_dir`).
+    pub fn new(url: &str, sensor: &str, spool_dir: PathBuf) -> Self {
+        Self {
+            endpoint: Endpoint {
+                url: url.to_string(),
+                user: "default".into(),
+                password: String::new(),
+                tls: client::Tls::default(),
+                timeout: Duration::from_secs(30),
+            },
+            database: "dnswatch".into(),
+            table_prefix: String::new(),
+            sensor: sensor.to_string(),
+            batch_rows: 50_000,
+            flush_interval: Duration::from_millis(1000),
+            spool_dir,
+            spool_max_bytes: 1 << 30,
+            cluster: String::new(),
+            drain_timeout: Duration::from_secs(60),
+            require_server: true,
+        }
+    }
+
+    fn table(&self, t: &TableDef) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.database),
+            quote_ident(&format!("{}{}", self.table_prefix, t.name))
+        )
+    }
+}
+
+/// The host name (the default sensor name).
+pub fn host_name() -> String {
+    let u = rustix::system::uname();
+    let n = u.nodename().to_string_lossy().into_owned();
+    if n.is_empty() {
+        "localhost".into()
+    } else {
+        n
+    }
+}
+
+/// Counters of the sink (for metrics and `db stats`).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Rows the server confirmed (all tables).
+    pub rows_sent: AtomicU64,
+    /// Lookups the server confirmed.
+    pub lookups_sent: AtomicU64,
+    /// Spooled batches confirmed and removed.
+    pub batches_sent: AtomicU64,
+    /// INSERT statements that succeeded.
+    pub inserts: AtomicU64,
+    /// Sum of their latencies (µs).
+    pub insert_us_total: AtomicU64,
+    /// Failed attempts (connection, server errors).
+    pub failures: AtomicU64,
+    /// Bytes in the spool now.
+    pub spool_bytes: AtomicU64,
+    /// Batches in the spool now.
+    pub spool_batches: AtomicU64,
+    /// Batches dropped because the spool was full.
+    pub dropped_batches: AtomicU64,
+    /// Lookups in them.
+    pub dropped_lookups: AtomicU64,
+    /// Damaged spool records set aside.
+    pub corrupt_records: AtomicU64,
+    /// Parts found already on the server at a retry (not sent again).
+    pub parts_already_present: AtomicU64,
+}
+
+impl Stats {
+    /// The counters as Prometheus text (gauges: spool bytes and batches).
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, help, v) in self.metrics() {
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
+        }
+        out
+    }
+
+    /// (metric name, help, value) for the Prometheus page.
+    pub fn metrics(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            (
+                "dnswatch_clickhouse_rows_sent_total",
+                "Rows ClickHouse confirmed.",
+                g(&self.rows_sent),
+            ),
+            (
+                "dnswatch_clickhouse_lookups_sent_total",
+                "Lookups ClickHouse confirmed.",
+                g(&self.lookups_sent),
+            ),
+            (
+                "dnswatch_clickhouse_batches_sent_total",
+                "Spooled batches confirmed and removed.",
+                g(&self.batches_sent),
+            ),
+            (
+                "dnswatch_clickhouse_inserts_total",
+                "INSERT statements that succeeded.",
+                g(&self.inserts),
+            ),
+            (
+                "dnswatch_clickhouse_insert_microseconds_total",
+                "Sum of insert latencies in microseconds.",
+                g(&self.insert_us_total),
+            ),
+            (
+                "dnswatch_clickhouse_failures_total",
+                "Failed send attempts.",
+                g(&self.failures),
+            ),
+            (
+                "dnswatch_clickhouse_spool_bytes",
+                "Bytes in the spool.",
+                g(&self.spool_bytes),
+            ),
+            (
+                "dnswatch_clickhouse_spool_batches",
+                "Batches in the spool.",
+                g(&self.spool_batches),
+            ),
+            (
+                "dnswatch_clickhouse_dropped_batches_total",
+                "Batches dropped because the spool was full.",
+                g(&self.dropped_batches),
+            ),
+            (
+                "dnswatch_clickhouse_dropped_lookups_total",
+                "Lookups dropped because the spool was full.",
+                g(&self.dropped_lookups),
+            ),
+            (
+                "dnswatch_clickhouse_corrupt_records_total",
+                "Damaged spool records set aside.",
+                g(&self.corrupt_records),
+            ),
+            (
+                "dnswatch_clickhouse_parts_already_present_total",
+                "Parts found on the server at a retry and not sent again.",
+                g(&self.parts_already_present),
+            ),
+        ]
+    }
+}
+
+/// Longest the daemon waits at shutdown for the spool to drain.
+pub const DAEMON_DRAIN: Duration = Duration::from_secs(5);
+
+/// The sink to hand the writer: `primary` (SQLite) alone, or with
+/// `settings`, SQLite and ClickHouse at once (a [`super::Tee`]); the
+/// ClickHouse counters come back for the metrics.
+pub fn with_primary(
+    settings: Option<Settings>,
+    primary: Box<dyn Sink>,
+    require_server: bool,
+) -> Result<(Box<dyn Sink>, Option<StatsHandle>), ChError> {
+    let Some(settings) = settings else {
+        return Ok((primary, None));
+    };
+    // The daemon does not hold up its shutdown for a server that is away
+    // (what is spooled stays for the next start); replay waits the whole
+    // drain_timeout.
+    let drain_timeout = if require_server {
+        settings.drain_timeout
+    } else {
+        settings.drain_timeout.min(DAEMON_DRAIN)
+    };
+    let ch = ClickHouseSink::open(Settings {
+        require_server,
+        drain_timeout,
+        ..settings
+    })?;
+    let stats = ch.stats_handle();
+    Ok((
+        Box::new(super::Tee::new(vec![primary, Box::new(ch)])),
+        Some(stats),
+    ))
+}
+
+/// Connects, creates the database and migrates the schema; checks that
+/// every table has the columns dnswatch writes.
+pub fn prepare(settings: &Settings) -> Result<Client, ChError> {
+    let c = Client::new(&settings.endpoint)?;
+    migrate(&c, settings)?;
+    Ok(c)
+}
+
+fn migrate(c: &Client, s: &Settings) -> Result<(), ChError> {
+    let db = quote_ident(&s.database);
+    c.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+    let version_table = format!(
+        "{db}.{}",
+        quote_ident(&format!("{}schema_version", s.table_prefix))
+    );
+    c.query(&format!(
+        "CREATE TABLE IF NOT EXISTS {version_table} (version UInt32, applied_us Int64) ENGINE = MergeTree ORDER BY version"
+    ))?;
+    let text = c.query(&format!("SELECT max(version) FROM {version_table}"))?;
+    let found: u32 = text.trim().parse().map_err(|_| ChError::Protocol {
+        url: c.url().to_string(),
+        message: format!("schema version {:?}", text.trim()),
+    })?;
+    if found > schema::SCHEMA_VERSION {
+        return Err(ChError::TooNew {
+            url: c.url().to_string(),
+            database: s.database.clone(),
+            found,
+            known: schema::SCHEMA_VERSION,
+        });
+    }
+    for (i, stmts) in schema::migrations(&s.database, &s.table_prefix)
+        .iter()
+        .enumerate()
+        .skip(found as usize)
+    {
+        for sql in stmts {
+            c.query(sql)?;
+        }
+        c.query(&format!(
+            "INSERT INTO {version_table} (version, applied_us) VALUES ({}, {})",
+            i + 1,
+            now_us()
+        ))?;
+    }
+    if !s.cluster.is_empty() {
+        for t in TABLES {
+            c.query(&schema::create_distributed(
+                t,
+                &s.database,
+                &s.table_prefix,
+                &s.cluster,
+            ))?;
+        }
+    }
+    // Every table must have the columns we insert, with our types.
+    let text = c.query(&format!(
+        "SELECT table, name, type FROM system.columns WHERE database = {} FORMAT TabSeparated",
+        quote_str(&s.database)
+    ))?;
+    let mut have: HashMap<(String, String), String> = HashMap::new();
+    for line in text.lines() {
+        let mut f = line.split('\t');
+        if let (Some(t), Some(n), Some(ty)) = (f.next(), f.next(), f.next()) {
+            have.insert((t.to_string(), n.to_string()), ty.to_string());
+        }
+    }
+    for t in TABLES {
+        let name = format!("{}{}", s.table_prefix, t.name);
+        for (col, ty) in t.columns {
+            match have.get(&(name.clone(), (*col).to_string())) {
+                Some(found) if found == ty => {}
+                Some(found) => {
+                    return Err(ChError::Schema {
+                        url: c.url().to_string(),
+                        table: format!("{}.{name}", s.database),
+                        message: format!("column {col} is {found}, dnswatch writes {ty}"),
+                    })
+                }
+                None => {
+                    return Err(ChError::Schema {
+                        url: c.url().to_string(),
+                        table: format!("{}.{name}", s.database),
+                        message: format!("no column {col} ({ty})"),
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A spooled batch in the shipper's queue.
+#[derive(Debug)]
+struct Queued {
+    entry: Entry,
+    /// Never sent: no need to check the server for its rows.
+    fresh: bool,
+    since: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Queued>,
+    bytes: u64,
+    /// Stop after the queue is empty or at `deadline`.
+    stop: bool,
+    deadline: Option<Instant>,
+    /// Drop whole days before this (µs), when the server is reachable.
+    prune_before: Option<i64>,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    q: Mutex<Queue>,
+    cv: Condvar,
+    stats: Stats,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.q.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Handle to the sink's counters, usable after the sink moved into the writer.
+#[derive(Clone, Debug)]
+pub struct StatsHandle(Arc<Shared>);
+
+impl StatsHandle {
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.0.stats
+    }
+}
+
+/// The ClickHouse sink (see the module documentation).
+#[derive(Debug)]
+pub struct ClickHouseSink {
+    settings: Settings,
+    spool: Spool,
+    shared: Arc<Shared>,
+    shipper: Option<JoinHandle<()>>,
+    ids: std::collections::hash_map::RandomState,
+    counter: u64,
+    /// Batches dropped since the last `clickhouse_spool_full` alert was spooled.
+    dropped_unreported: u64,
+    dropped_since_us: i64,
+}
+
+impl ClickHouseSink {
+    /// Opens the spool (sending what an earlier run left in it), checks the
+    /// server when `settings.require_server`, and starts the shipper.
+    pub fn open(settings: Settings) -> Result<Self, ChError> {
+        let client = Client::new(&settings.endpoint)?;
+        // A server that answers but refuses us (authentication, schema)
+        // would refuse every batch: say so now. One that cannot be reached
+        // may come back: spool meanwhile.
+        let ready = if settings.require_server {
+            match migrate(&client, &settings) {
+                Ok(()) => true,
+                Err(e @ ChError::Connect { .. }) => {
+                    tracing::warn!("{e}; spooling until it answers");
+                    false
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            false
+        };
+        let (spool, found) = Spool::open(&settings.spool_dir)?;
+        let shared = Arc::new(Shared::default());
+        {
+            let mut q = shared.lock();
+            for e in &found.entries {
+                q.bytes += e.bytes;
+                q.items.push_back(Queued {
+                    entry: *e,
+                    fresh: false,
+                    since: Instant::now(),
+                });
+            }
+            shared.stats.spool_bytes.store(q.bytes, Ordering::Relaxed);
+            shared
+                .stats
+                .spool_batches
+                .store(q.items.len() as u64, Ordering::Relaxed);
+        }
+        if !found.entries.is_empty() {
+            tracing::info!(
+                batches = found.entries.len(),
+                spool = %settings.spool_dir.display(),
+                "sending batches an earlier run left in the ClickHouse spool"
+            );
+        }
+        let shipper = Shipper {
+            settings: settings.clone(),
+            client,
+            shared: shared.clone(),
+            ready,
+            failing: false,
+        };
+        let handle = std::thread::Builder::new()
+            .name("dnswatch-clickhouse".into())
+            .spawn(move || shipper.run())
+            .map_err(|e| ChError::Config(format!("cannot start the shipper thread: {e}")))?;
+        Ok(Self {
+            settings,
+            spool,
+            shared,
+            shipper: Some(handle),
+            ids: std::collections::hash_map::RandomState::new(),
+            counter: 0,
+            dropped_unreported: 0,
+            dropped_since_us: 0,
+        })
+    }
+
+    /// Counters, shared with the shipper.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.shared.clone())
+    }
+
+    fn batch_id(&mut self) -> u64 {
+        self.counter += 1;
+        let mut h = self.ids.build_hasher();
+        h.write_u64(self.counter);
+        h.write_u32(std::process::id());
+        h.write_i64(now_us());
+        h.finish()
+    }
+
+    /// Encodes a batch into parts by (table, day).
+    fn encode(&self, batch: &Batch, batch_id: u64, extra_alerts: &[Alert]) -> Record {
+        let sensor = self.settings.sensor.as_str();
+        let mut parts: BTreeMap<(u8, i64), (u32, Vec<u8>)> = BTreeMap::new();
+        let mut put = |table: usize, us: i64, f: &mut dyn FnMut(&mut Vec<u8>)| {
+            let p = parts
+                .entry((table as u8, schema::day_of(us)))
+                .or_insert_with(|| (0, Vec::new()));
+            p.0 += 1;
+            f(&mut p.1);
+        };
+        let mut qsum: HashMap<(&str, [u8; 16]), (i64, i64, u64)> = HashMap::new();
+        let mut nsum: HashMap<(&str, &str), (i64, i64, u64)> = HashMap::new();
+        for l in &batch.lookups {
+            put(0, l.ts_us, &mut |o| {
+                schema::lookup_row(o, l, sensor, batch_id)
+            });
+            put(1, l.ts_us, &mut |o| {
+                schema::by_querier_row(o, l, sensor, batch_id);
+            });
+            let q = schema::addr16(l.querier.ip());
+            for e in l.entries() {
+                let s = qsum.entry((e, q)).or_insert((l.ts_us, l.ts_us, 0));
+                s.0 = s.0.min(l.ts_us);
+                s.1 = s.1.max(l.ts_us);
+                s.2 += 1;
+                let s = nsum
+                    .entry((e, l.qname.as_str()))
+                    .or_insert((l.ts_us, l.ts_us, 0));
+                s.0 = s.0.min(l.ts_us);
+                s.1 = s.1.max(l.ts_us);
+                s.2 += 1;
+            }
+        }
+        let mut qsum: Vec<_> = qsum.into_iter().collect();
+        qsum.sort_unstable();
+        for ((e, q), (first, last, n)) in qsum {
+            put(2, last, &mut |o| {
+                schema::summary_row(
+                    o,
+                    sensor,
+                    e,
+                    SummaryKey::Querier(q),
+                    first,
+                    last,
+                    n,
+                    batch_id,
+                );
+            });
+        }
+        let mut nsum: Vec<_> = nsum.into_iter().collect();
+        nsum.sort_unstable();
+        for ((e, name), (first, last, n)) in nsum {
+            put(3, last, &mut |o| {
+                schema::summary_row(
+                    o,
+                    sensor,
+                    e,
+                    SummaryKey::Name(name),
+                    first,
+                    last,
+                    n,
+                    batch_id,
+                );
+            });
+        }
+        for h in &batch.hourly {
+            put(4, h.hour_us, &mut |o| {
+                schema::hourly_row(o, sensor, h.hour_us, &h.metric, h.value, batch_id);
+            });
+        }
+        for a in batch.alerts.iter().chain(extra_alerts) {
+            put(5, a.ts_us, &mut |o| {
+                schema::alert_row(o, a, sensor, "sensor", batch_id)
+            });
+        }
+        Record {
+            batch_id,
+            parts: parts
+                .into_iter()
+                .map(|((table, day), (rows, body))| Part {
+                    table,
+                    day,
+                    rows,
+                    body,
+                })
+                .collect(),
+        }
+    }
+
+    fn spool_full_alert(&self, ts_us: i64) -> Alert {
+        let mut a = Alert {
+            id: String::new(),
+            ts_us,
+            kind: "clickhouse_spool_full".into(),
+            severity: Severity::Critical,
+            entry: String::new(),
+            entries: Vec::new(),
+            name: String::new(),
+            querier: None,
+            window: String::new(),
+            evidence: serde_json::json!({
+                "dropped_batches": self.dropped_unreported,
+                "since_us": self.dropped_since_us,
+                "spool_max_bytes": self.settings.spool_max_bytes,
+                "spool_dir": self.settings.spool_dir.display().to_string(),
+            }),
+            message: format!(
+                "the ClickHouse spool {} was full: {} batches were dropped",
+                self.settings.spool_dir.display(),
+                self.dropped_unreported
+            ),
+            suppressed: 0,
+        };
+        a.id = format!("{:016x}", {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            h.write(a.kind.as_bytes());
+            h.write_i64(ts_us);
+            h.finish()
+        });
+        a
+    }
+}
+
+impl Sink for ClickHouseSink {
+    fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        if let Some(before) = batch.prune_before {
+            self.shared.lock().prune_before = Some(before);
+        }
+        if batch.lookups.is_empty() && batch.hourly.is_empty() && batch.alerts.is_empty() {
+            return Ok(());
+        }
+        let ts = batch
+            .lookups
+            .first()
+            .map(|l| l.ts_us)
+            .or_else(|| batch.hourly.first().map(|h| h.hour_us))
+            .or_else(|| batch.alerts.first().map(|a| a.ts_us))
+            .unwrap_or(0);
+        let extra = if self.dropped_unreported > 0 {
+            vec![self.spool_full_alert(ts)]
+        } else {
+            Vec::new()
+        };
+        let id = self.batch_id();
+        let payload = self.encode(batch, id, &extra).encode();
+        let size = payload.len() as u64 + 16;
+        let used = self.shared.lock().bytes;
+        if used + size > self.settings.spool_max_bytes {
+            let s = &self.shared.stats;
+            s.dropped_batches.fetch_add(1, Ordering::Relaxed);
+            s.dropped_lookups
+                .fetch_add(batch.lookups.len() as u64, Ordering::Relaxed);
+            if self.dropped_unreported == 0 {
+                self.dropped_since_us = ts;
+                tracing::error!(
+                    spool = %self.settings.spool_dir.display(),
+                    bytes = used,
+                    "the ClickHouse spool is full (storage.clickhouse.spool_max_mb): dropping batches (dnswatch_clickhouse_dropped_lookups_total)"
+                );
+            }
+            self.dropped_unreported += 1;
+            return Ok(());
+        }
+        let entry = self
+            .spool
+            .append(&payload)
+            .map_err(|e| StoreError::ClickHouse(e.into()))?;
+        if !extra.is_empty() {
+            tracing::warn!(
+                dropped = self.dropped_unreported,
+                "the ClickHouse spool has room again"
+            );
+            self.dropped_unreported = 0;
+        }
+        let mut q = self.shared.lock();
+        q.bytes += entry.bytes;
+        q.items.push_back(Queued {
+            entry,
+            fresh: true,
+            since: Instant::now(),
+        });
+        self.shared
+            .stats
+            .spool_bytes
+            .store(q.bytes, Ordering::Relaxed);
+        self.shared
+            .stats
+            .spool_batches
+            .store(q.items.len() as u64, Ordering::Relaxed);
+        drop(q);
+        self.shared.cv.notify_all();
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), StoreError> {
+        {
+            let mut q = self.shared.lock();
+            q.stop = true;
+            q.deadline = Some(Instant::now() + self.settings.drain_timeout);
+        }
+        self.shared.cv.notify_all();
+        if let Some(h) = self.shipper.take() {
+            if h.join().is_err() {
+                return Err(StoreError::ClickHouse(ChError::Config(
+                    "the ClickHouse shipper thread panicked".into(),
+                )));
+            }
+        }
+        let st = &self.shared.stats;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        tracing::info!(
+            url = %self.settings.endpoint.url,
+            rows = g(&st.rows_sent),
+            lookups = g(&st.lookups_sent),
+            batches = g(&st.batches_sent),
+            inserts = g(&st.inserts),
+            insert_s = g(&st.insert_us_total) as f64 / 1e6,
+            failures = g(&st.failures),
+            "ClickHouse delivery"
+        );
+        let q = self.shared.lock();
+        if q.items.is_empty() {
+            return Ok(());
+        }
+        let lookups = q
+            .items
+            .iter()
+            .filter_map(|i| spool::read(self.spool.dir(), i.entry.seq).ok())
+            .map(|r| r.lookups())
+            .sum();
+        Err(StoreError::ClickHouse(ChError::NotDrained {
+            url: self.settings.endpoint.url.clone(),
+            batches: q.items.len(),
+            lookups,
+            dir: self.settings.spool_dir.clone(),
+            last_error: q.last_error.clone().unwrap_or_else(|| "none".into()),
+        }))
+    }
+}
+
+impl Drop for ClickHouseSink {
+    fn drop(&mut self) {
+        if self.shipper.is_some() {
+            if let Err(e) = self.close() {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// The shipper thread's state.
+struct Shipper {
+    settings: Settings,
+    client: Client,
+    shared: Arc<Shared>,
+    /// Schema checked since the last failure.
+    ready: bool,
+    failing: bool,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Inserts of one group sent at once.
+const PARALLEL_INSERTS: usize = 4;
+
+impl Shipper {
+    fn run(mut self) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let Some(group) = self.next_group() else {
+                return;
+            };
+            match self.ship(&group) {
+                Ok(()) => {
+                    backoff = Duration::from_millis(200);
+                    if self.failing {
+                        self.failing = false;
+                        tracing::info!(url = %self.client.url(), "ClickHouse accepts inserts again");
+                    }
+                }
+                Err(e) => {
+                    self.shared.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    self.ready = false;
+                    if !self.failing {
+                        self.failing = true;
+                        tracing::error!("{e}; batches stay in the spool and are retried (dnswatch_clickhouse_spool_batches)");
+                    } else {
+                        tracing::debug!("{e}");
+                    }
+                    let mut q = self.shared.lock();
+                    q.last_error = Some(e.to_string());
+                    for item in q.items.iter_mut().take(group.len()) {
+                        item.fresh = false;
+                    }
+                    // Sleep, but wake for a stop.
+                    let until = Instant::now() + backoff;
+                    loop {
+                        let now = Instant::now();
+                        if now >= until || q.deadline.is_some_and(|d| now >= d) {
+                            break;
+                        }
+                        q = self
+                            .shared
+                            .cv
+                            .wait_timeout(q, until - now)
+                            .map(|(g, _)| g)
+                            .unwrap_or_else(|p| p.into_inner().0);
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Waits for batches to send; None when it is time to stop.
+    fn next_group(&self) -> Option<Vec<(Entry, bool)>> {
+        let mut q = self.shared.lock();
+        loop {
+            let now = Instant::now();
+            // Retention once everything before it is sent.
+            if q.items.is_empty() {
+                if let Some(before) = q.prune_before.take() {
+                    drop(q);
+                    if let Err(e) = self.prune(before) {
+                        tracing::warn!("retention postponed: {e}");
+                    }
+                    q = self.shared.lock();
+                    continue;
+                }
+            }
+            if q.stop && (q.items.is_empty() || q.deadline.is_some_and(|d| now >= d)) {
+                return None;
+            }
+            if let Some(front) = q.items.front() {
+                // Coalesce while under batch_rows (estimated from bytes: rows
+                // are about 100 bytes of RowBinary) and the spool's size.
+                let target = (self.settings.batch_rows as u64).saturating_mul(100);
+                let mut bytes = 0;
+                let mut n = 0;
+                for i in &q.items {
+                    if n > 0 && bytes + i.entry.bytes > target {
+                        break;
+                    }
+                    bytes += i.entry.bytes;
+                    n += 1;
+                }
+                let waited = now.duration_since(front.since);
+                if q.stop
+                    || n < q.items.len()
+                    || bytes >= target
+                    || waited >= self.settings.flush_interval
+                    || !front.fresh
+                {
+                    return Some(q.items.iter().take(n).map(|i| (i.entry, i.fresh)).collect());
+                }
+                let left = self.settings.flush_interval - waited;
+                q = self
+                    .shared
+                    .cv
+                    .wait_timeout(q, left)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            } else {
+                q = self
+                    .shared
+                    .cv
+                    .wait_timeout(q, Duration::from_secs(1))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+        }
+    }
+
+    /// Drops whole days of lookups older than `before_us` (retention);
+    /// summaries, hourly counters and alerts are kept, as in SQLite (a
+    /// summary's partial rows are kept whole, so first-seen times stay
+    /// true).
+    fn prune(&self, before_us: i64) -> Result<(), ChError> {
+        let day = schema::day_of(before_us);
+        for t in [&schema::LOOKUPS, &schema::BY_QUERIER] {
+            let name = format!("{}{}", self.settings.table_prefix, t.name);
+            let parts = self.client.query(&format!(
+                "SELECT DISTINCT partition FROM system.parts WHERE active AND database = {} AND table = {} FORMAT TabSeparated",
+                quote_str(&self.settings.database),
+                quote_str(&name)
+            ))?;
+            for p in parts.lines() {
+                let Ok(d) = p.trim().trim_matches('\'').parse::<i64>() else {
+                    continue;
+                };
+                if d < day {
+                    self.client.query(&format!(
+                        "ALTER TABLE {} DROP PARTITION {d}",
+                        self.settings.table(t)
+                    ))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a group of spooled batches; removes them when confirmed.
+    fn ship(&mut self, group: &[(Entry, bool)]) -> Result<(), ChError> {
+        if !self.ready {
+            migrate(&self.client, &self.settings)?;
+            self.ready = true;
+        }
+        let dir = self.settings.spool_dir.clone();
+        let mut records: Vec<Option<Record>> = Vec::with_capacity(group.len());
+        for (e, _) in group {
+            match spool::read(&dir, e.seq) {
+                Ok(r) => records.push(Some(r)),
+                Err(err) => {
+                    self.shared
+                        .stats
+                        .corrupt_records
+                        .fetch_add(1, Ordering::Relaxed);
+                    match spool::quarantine(&dir, e.seq) {
+                        Ok(to) => tracing::error!("{err}; set aside as {}", to.display()),
+                        Err(e2) => tracing::error!("{err}; cannot set it aside: {e2}"),
+                    }
+                    records.push(None);
+                }
+            }
+        }
+        let uncertain = group.iter().any(|(_, fresh)| !fresh);
+        if uncertain {
+            self.wait_for_running_inserts()?;
+        }
+        // (table, day) → [(record index, part index)]
+        let mut by_part: BTreeMap<(u8, i64), Vec<(usize, usize)>> = BTreeMap::new();
+        for (ri, r) in records.iter().enumerate() {
+            if let Some(r) = r {
+                for (pi, p) in r.parts.iter().enumerate() {
+                    by_part.entry((p.table, p.day)).or_default().push((ri, pi));
+                }
+            }
+        }
+        let first_id = records
+            .iter()
+            .flatten()
+            .map(|r| r.batch_id)
+            .next()
+            .unwrap_or(0);
+        let mut jobs: Vec<(&TableDef, u8, i64, Vec<u8>, u64)> = Vec::new();
+        for ((table, day), members) in &by_part {
+            let Some(t) = TABLES.get(usize::from(*table)) else {
+                continue;
+            };
+            let mut send: Vec<(usize, usize)> = members.clone();
+            if uncertain {
+                let present = self.present(t, *day, members, &records, group)?;
+                send.retain(|m| !present.contains(m));
+                self.shared
+                    .stats
+                    .parts_already_present
+                    .fetch_add((members.len() - send.len()) as u64, Ordering::Relaxed);
+            }
+            if send.is_empty() {
+                continue;
+            }
+            let mut body = Vec::new();
+            let mut rows = 0u64;
+            for (ri, pi) in &send {
+                if let Some(Some(r)) = records.get(*ri) {
+                    if let Some(p) = r.parts.get(*pi) {
+                        body.extend_from_slice(&p.body);
+                        rows += u64::from(p.rows);
+                    }
+                }
+            }
+            jobs.push((t, *table, *day, body, rows));
+        }
+        // The inserts of one group go in parallel, a few at a time (the
+        // server parses and writes each on its own thread); each is
+        // independent, and the group leaves the spool only when all succeeded.
+        let prefix = self.query_id_prefix();
+        for chunk in jobs.chunks(PARALLEL_INSERTS) {
+            let results: Vec<Result<(), ChError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|(t, table, day, body, rows)| {
+                        let client = &self.client;
+                        let shared = &self.shared;
+                        let target = self.settings.table(t);
+                        let qid = format!("{prefix}{first_id:016x}-{table}-{day}");
+                        scope.spawn(move || {
+                            let cols: Vec<String> =
+                                t.columns.iter().map(|(c, _)| quote_ident(c)).collect();
+                            let started = Instant::now();
+                            client.insert(&target, &cols.join(", "), body, &qid)?;
+                            let s = &shared.stats;
+                            s.inserts.fetch_add(1, Ordering::Relaxed);
+                            s.insert_us_total.fetch_add(
+                                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                                Ordering::Relaxed,
+                            );
+                            s.rows_sent.fetch_add(*rows, Ordering::Relaxed);
+                            if *table == 0 {
+                                s.lookups_sent.fetch_add(*rows, Ordering::Relaxed);
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(ChError::Config("an insert thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            });
+            for r in results {
+                r?;
+            }
+        }
+        // Every part is on the server: the batches leave the spool.
+        for (e, _) in group {
+            match spool::remove(&dir, e.seq) {
+                Ok(()) => {}
+                Err(SpoolError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let mut q = self.shared.lock();
+        for _ in 0..group.len() {
+            if let Some(i) = q.items.pop_front() {
+                q.bytes = q.bytes.saturating_sub(i.entry.bytes);
+            }
+        }
+        self.shared
+            .stats
+            .spool_bytes
+            .store(q.bytes, Ordering::Relaxed);
+        self.shared
+            .stats
+            .spool_batches
+            .store(q.items.len() as u64, Ordering::Relaxed);
+        self.shared
+            .stats
+            .batches_sent
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn query_id_prefix(&self) -> String {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write(self.settings.sensor.as_bytes());
+        h.write(self.settings.spool_dir.as_os_str().as_encoded_bytes());
+        format!("dnswatch-{:016x}-", h.finish())
+    }
+
+    /// Waits while an insert of this spool still runs on the server (one
+    /// whose client gave up may still commit).
+    fn wait_for_running_inserts(&self) -> Result<(), ChError> {
+        let started = Instant::now();
+        loop {
+            let n = self.client.query(&format!(
+                "SELECT count() FROM system.processes WHERE startsWith(query_id, {})",
+                quote_str(&self.query_id_prefix())
+            ))?;
+            if n.trim() == "0" {
+                return Ok(());
+            }
+            if started.elapsed() > self.settings.endpoint.timeout * 4 {
+                return Err(ChError::Protocol {
+                    url: self.client.url().to_string(),
+                    message: "an earlier insert of this sensor is still running".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Members whose rows are already on the server.
+    fn present(
+        &self,
+        t: &TableDef,
+        day: i64,
+        members: &[(usize, usize)],
+        records: &[Option<Record>],
+        group: &[(Entry, bool)],
+    ) -> Result<Vec<(usize, usize)>, ChError> {
+        // Fresh batches were never sent: no need to ask about them.
+        let ask: Vec<(usize, usize, u64, u32)> = members
+            .iter()
+            .filter(|(ri, _)| group.get(*ri).is_some_and(|(_, fresh)| !fresh))
+            .filter_map(|(ri, pi)| {
+                let r = records.get(*ri)?.as_ref()?;
+                Some((*ri, *pi, r.batch_id, r.parts.get(*pi)?.rows))
+            })
+            .collect();
+        if ask.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ask.iter().map(|a| a.2.to_string()).collect();
+        let text = self.client.query(&format!(
+            "SELECT batch_id, count() FROM {} WHERE {tc} >= {lo} AND {tc} < {hi} AND batch_id IN ({ids}) GROUP BY batch_id FORMAT TabSeparated",
+            self.settings.table(t),
+            tc = t.time_column,
+            lo = day.saturating_mul(schema::DAY_US),
+            hi = (day + 1).saturating_mul(schema::DAY_US),
+            ids = ids.join(", "),
+        ))?;
+        let mut counts: HashMap<u64, u64> = HashMap::new();
+        for line in text.lines() {
+            let mut f = line.split('\t');
+            if let (Some(Ok(id)), Some(Ok(n))) = (
+                f.next().map(str::parse::<u64>),
+                f.next().map(str::parse::<u64>),
+            ) {
+                counts.insert(id, n);
+            }
+        }
+        let mut present = Vec::new();
+        for (ri, pi, id, rows) in ask {
+            let n = counts.get(&id).copied().unwrap_or(0);
+            if n > 0 {
+                if n != u64::from(rows) {
+                    tracing::error!(
+                        table = t.name,
+                        batch_id = id,
+                        expected = rows,
+                        found = n,
+                        "a batch is partly on the server; not sending it again"
+                    );
+                }
+                present.push((ri, pi));
+            }
+        }
+        Ok(present)
+    }
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Answer, Lookup};
+
+    fn lookup(ts: i64, source: &str) -> Lookup {
+        Lookup {
+            ts_us: ts,
+            entry: "example.com".into(),
+            also: Vec::new(),
+            querier: "192.0.2.7:5353".parse().unwrap(),
+            server: "192.0.2.53:53".parse().unwrap(),
+            transport: "udp".into(),
+            qname: "www.example.com".into(),
+            qtype: "A".into(),
+            qclass: "IN".into(),
+            opcode: 0,
+            flags: "rd ra".into(),
+            rcode: Some("NOERROR".into()),
+            answers: vec![Answer {
+                name: "www.example.com".into(),
+                rtype: "A".into(),
+                ttl: 60,
+                data: "192.0.2.1".into(),
+            }],
+            rtt_us: Some(1200),
+            ecs: None,
+            query_seen: true,
+            answered: true,
+            source: source.into(),
+            sensor: "s1".into(),
+        }
+    }
+
+    fn batch(n: usize) -> Batch {
+        Batch {
+            lookups: (0..n)
+                .map(|i| lookup(i as i64, &format!("t#{i}")))
+                .collect(),
+            ..Batch::default()
+        }
+    }
+
+    /// A loopback port nothing listens on.
+    fn dead_url() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/", l.local_addr().unwrap())
+    }
+
+    #[test]
+    fn a_full_spool_drops_counts_and_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::new(&dead_url(), "s1", dir.path().join("spool"));
+        s.require_server = false;
+        s.drain_timeout = Duration::from_millis(10);
+        s.spool_max_bytes = 20_000;
+        let mut sink = ClickHouseSink::open(s).unwrap();
+        let stats = sink.stats_handle();
+        let t = Instant::now();
+        for _ in 0..5 {
+            sink.write(&batch(50)).unwrap();
+        }
+        assert!(t.elapsed() < Duration::from_secs(2));
+        let st = stats.stats();
+        let dropped = st.dropped_batches.load(Ordering::Relaxed);
+        assert!(dropped >= 1, "nothing dropped");
+        assert_eq!(st.dropped_lookups.load(Ordering::Relaxed), dropped * 50);
+        assert!(st.spool_bytes.load(Ordering::Relaxed) <= 20_000);
+        // Closing with the server away leaves the batches in the spool and says so.
+        let err = sink.close().unwrap_err().to_string();
+        assert!(err.contains("stay in the spool"), "{err}");
+        assert!(stats
+            .stats()
+            .prometheus()
+            .contains("dnswatch_clickhouse_dropped_lookups_total "));
+    }
+
+    #[test]
+    fn encode_splits_by_table_and_day_with_summaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::new(&dead_url(), "s1", dir.path().join("spool"));
+        s.require_server = false;
+        s.drain_timeout = Duration::ZERO;
+        let sink = ClickHouseSink::open(s).unwrap();
+        let mut b = batch(3);
+        b.lookups[2].ts_us = schema::DAY_US + 5;
+        let r = sink.encode(&b, 42, &[]);
+        let keys: Vec<(u8, i64, u32)> = r.parts.iter().map(|p| (p.table, p.day, p.rows)).collect();
+        // lookups and lookups_by_querier on two days; one querier and one
+        // name summary row (last seen on day 1).
+        assert_eq!(
+            keys,
+            [
+                (0, 0, 2),
+                (0, 1, 1),
+                (1, 0, 2),
+                (1, 1, 1),
+                (2, 1, 1),
+                (3, 1, 1)
+            ]
+        );
+        assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+    }
+}

@@ -1,0 +1,960 @@
+//! The ClickHouse store against real servers: `.ci/run` starts two
+//! (scripts/clickhouse-server.sh) and exports `DNSWATCH_CLICKHOUSE_URL` and
+//! `DNSWATCH_CLICKHOUSE_URL2`; without them these tests fail. Each test
+//! writes its own database; the tests that stop a server start their own.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dnswatch::store::clickhouse::client::Client;
+use dnswatch::store::clickhouse::read::{self, FleetLookup};
+use dnswatch::store::clickhouse::{ClickHouseSink, Settings};
+use dnswatch::store::sqlite::{LookupFilter, SqliteStore};
+use dnswatch::store::{Batch, Sink};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dnswatch");
+
+fn env_url(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: start ClickHouse with scripts/clickhouse-server.sh (as .ci/run does) and export its URL")
+    })
+}
+
+fn url() -> String {
+    env_url("DNSWATCH_CLICKHOUSE_URL")
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("t_{name}_{}_{nanos}", std::process::id())
+}
+
+fn client(url: &str) -> Client {
+    Client::new(&Settings::new(url, "x", PathBuf::new()).endpoint).unwrap()
+}
+
+fn settings(url: &str, db: &str, sensor: &str, spool: &Path) -> Settings {
+    let mut s = Settings::new(url, sensor, spool.to_path_buf());
+    s.database = db.into();
+    s
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps"))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+            .collect();
+    files.sort();
+    files
+}
+
+fn write_config(dir: &Path, db: &str, extra: &str) -> PathBuf {
+    let p = dir.join("dnswatch.toml");
+    std::fs::write(
+        &p,
+        format!("[storage.clickhouse]\ndatabase = \"{db}\"\n{extra}\n"),
+    )
+    .unwrap();
+    p
+}
+
+fn replay(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("replay")
+        .arg("--no-progress")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn sqlite_lookups(db: &Path) -> Vec<String> {
+    let s = SqliteStore::open_read_only(db).unwrap();
+    let mut out = Vec::new();
+    s.lookups(&LookupFilter::default(), &mut |l| {
+        out.push(serde_json::to_string(&l).unwrap());
+        true
+    })
+    .unwrap();
+    out.sort();
+    out
+}
+
+fn fleet(url: &str, db: &str, cluster: &str, sensor: Option<&str>) -> Vec<FleetLookup> {
+    let mut s = settings(url, db, "x", Path::new(""));
+    s.cluster = cluster.into();
+    let mut out = Vec::new();
+    read::lookups(
+        &client(url),
+        &s,
+        &LookupFilter::default(),
+        sensor,
+        &mut |l| {
+            out.push(l);
+            true
+        },
+    )
+    .unwrap();
+    out
+}
+
+fn as_json(v: &[FleetLookup]) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .iter()
+        .map(|l| serde_json::to_string(&l.lookup).unwrap())
+        .collect();
+    out.sort();
+    out
+}
+
+fn count(url: &str, sql: &str) -> u64 {
+    client(url).query(sql).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn replay_into_sqlite_and_clickhouse_gives_identical_lookups() {
+    let url = url();
+    let dir = tempfile::tempdir().unwrap();
+    let db = unique("identical");
+    let cfg = write_config(dir.path(), &db, "");
+    let sqlite = dir.path().join("a.db");
+    // The bundled fixtures in one replay, then every capture of the
+    // real-capture corpus in a replay of its own, appending to both stores
+    // (merged into one replay, the corpus's captures years apart make the
+    // detectors walk every hour between them).
+    let mut runs = vec![fixtures()];
+    runs.extend(
+        support::corpus_files(&support::corpus_dir())
+            .into_iter()
+            .map(|f| vec![f]),
+    );
+    for files in runs {
+        let mut args: Vec<String> = vec![
+            "--config".into(),
+            cfg.display().to_string(),
+            "--db".into(),
+            sqlite.display().to_string(),
+            "--watch".into(),
+            ".".into(),
+            "--clickhouse".into(),
+            url.clone(),
+            "--sensor".into(),
+            "sensor-a".into(),
+        ];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = replay(&args);
+        assert!(
+            out.status.success(),
+            "{files:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let want = sqlite_lookups(&sqlite);
+    assert!(want.len() > 100, "only {} lookups", want.len());
+    let got = fleet(&url, &db, "", None);
+    assert!(got.iter().all(|l| l.sensor == "sensor-a"));
+    assert_eq!(as_json(&got), want);
+    // Summaries and hourly counters arrived too, and agree with SQLite.
+    let conn = rusqlite::Connection::open(&sqlite).unwrap();
+    let pairs: i64 = conn
+        .query_row("SELECT count(*) FROM querier_summary", [], |r| r.get(0))
+        .unwrap();
+    let ch_pairs = count(
+        &url,
+        &format!("SELECT count() FROM (SELECT entry, querier FROM {db}.querier_summary GROUP BY entry, querier)"),
+    );
+    assert_eq!(ch_pairs, pairs as u64);
+    let packets: i64 = conn
+        .query_row(
+            "SELECT sum(value) FROM traffic_hourly WHERE metric = 'packets'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let ch_packets = count(
+        &url,
+        &format!("SELECT sum(value) FROM {db}.traffic_hourly WHERE metric = 'packets'"),
+    );
+    assert_eq!(ch_packets, packets as u64);
+    // The spool is empty after a replay that delivered everything.
+    let spool = PathBuf::from(format!("{}.clickhouse-spool", sqlite.display()));
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".batch"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn two_sensors_into_one_server_are_both_visible() {
+    let url = url();
+    let dir = tempfile::tempdir().unwrap();
+    let db = unique("sensors");
+    let cfg = write_config(dir.path(), &db, "");
+    let files = fixtures();
+    let mut per_sensor = BTreeMap::new();
+    for sensor in ["east", "west"] {
+        let sqlite = dir.path().join(format!("{sensor}.db"));
+        let mut args: Vec<String> = vec![
+            "--config".into(),
+            cfg.display().to_string(),
+            "--db".into(),
+            sqlite.display().to_string(),
+            "--watch".into(),
+            ".".into(),
+            "--clickhouse".into(),
+            url.clone(),
+            "--sensor".into(),
+            sensor.into(),
+        ];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = replay(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        per_sensor.insert(sensor, sqlite_lookups(&sqlite));
+    }
+    let all = fleet(&url, &db, "", None);
+    assert_eq!(all.len(), per_sensor.values().map(Vec::len).sum::<usize>());
+    for (sensor, want) in &per_sensor {
+        assert_eq!(
+            &as_json(&fleet(&url, &db, "", Some(sensor))),
+            want,
+            "{sensor}"
+        );
+    }
+    // The same through the command line: lookups and db stats.
+    let cli = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let c = cfg.display().to_string();
+    let east = cli(&[
+        "lookups",
+        "--config",
+        &c,
+        "--clickhouse",
+        &url,
+        "--sensor",
+        "east",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(east.lines().count(), per_sensor["east"].len());
+    assert!(
+        east.lines().all(|l| l.contains("\"sensor\":\"east\"")),
+        "{east}"
+    );
+    let all = cli(&[
+        "lookups",
+        "--config",
+        &c,
+        "--clickhouse",
+        &url,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        all.lines().count(),
+        1 + per_sensor.values().map(Vec::len).sum::<usize>()
+    );
+    let stats = cli(&["db", "stats", "--config", &c, "--clickhouse", &url]);
+    for sensor in ["east", "west"] {
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with("lookups ") && l.contains(sensor))
+            .unwrap_or_else(|| panic!("{stats}"));
+        let n: usize = line.split_whitespace().last().unwrap().parse().unwrap();
+        assert_eq!(n, per_sensor[sensor].len(), "{stats}");
+    }
+}
+
+/// A server of our own on free ports, stopped on drop.
+struct OwnServer {
+    dir: tempfile::TempDir,
+    ports: Vec<String>,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/clickhouse-server.sh")
+}
+
+impl OwnServer {
+    fn start() -> Self {
+        let _ = url(); // ClickHouse is expected here
+        let out = Command::new(script())
+            .args(["free-ports", "3"])
+            .output()
+            .unwrap();
+        let ports: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let s = Self {
+            dir: tempfile::tempdir().unwrap(),
+            ports,
+        };
+        s.up();
+        s
+    }
+    fn up(&self) {
+        let st = Command::new(script())
+            .arg("start")
+            .arg(self.dir.path().join("ch"))
+            .args(&self.ports)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    fn down(&self) {
+        let st = Command::new(script())
+            .arg("stop")
+            .arg(self.dir.path().join("ch"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.ports[0])
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(self.dir.path().join("ch"))
+            .status();
+    }
+}
+
+fn batch_of(lookups: &[dnswatch::model::Lookup]) -> Batch {
+    Batch {
+        lookups: lookups.to_vec(),
+        ..Batch::default()
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn server_stopped_mid_stream_every_row_arrives_exactly_once() {
+    let server = OwnServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let lookups = support::replay_lookups(
+        &fixtures().iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &["."],
+    );
+    assert!(lookups.len() >= 40);
+    let chunks: Vec<&[dnswatch::model::Lookup]> = lookups.chunks(4).collect();
+    let half = chunks.len() / 2;
+    let mut s = settings(&url, "fleet", "mid", &spool);
+    s.flush_interval = Duration::from_millis(20);
+    let mut sink = ClickHouseSink::open(s.clone()).unwrap();
+    let stats = sink.stats_handle();
+    for c in &chunks[..half] {
+        sink.write(&batch_of(c)).unwrap();
+    }
+    wait_until("the first half to be sent", || {
+        stats
+            .stats()
+            .spool_batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+    });
+    server.down();
+    // The server is away: writes still succeed at once (spooled).
+    let t = Instant::now();
+    for c in &chunks[half..] {
+        sink.write(&batch_of(c)).unwrap();
+    }
+    assert!(t.elapsed() < Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        stats
+            .stats()
+            .failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+    assert!(
+        stats
+            .stats()
+            .spool_batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+    server.up();
+    sink.close().unwrap();
+    let rows = count(&url, "SELECT count() FROM fleet.lookups");
+    assert_eq!(rows, lookups.len() as u64);
+    let distinct = count(
+        &url,
+        "SELECT count() FROM (SELECT DISTINCT source, ts_us, qname, qtype FROM fleet.lookups)",
+    );
+    let mut keys: Vec<_> = lookups
+        .iter()
+        .map(|l| (l.source.clone(), l.ts_us, l.qname.clone(), l.qtype.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(distinct, keys.len() as u64);
+    assert_eq!(as_json(&fleet(&url, "fleet", "", None)), {
+        let mut v: Vec<String> = lookups
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap())
+            .collect();
+        v.sort();
+        v
+    });
+}
+
+#[test]
+fn a_batch_already_on_the_server_is_not_sent_again() {
+    // Simulates a crash after the server took a batch but before it left
+    // the spool: the record is put back and a new sink finds it.
+    let url = url();
+    let db = unique("resend");
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let lookups = support::replay_lookups(
+        &fixtures().iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &["."],
+    );
+    let mut s = settings(&url, &db, "resend", &spool);
+    s.flush_interval = Duration::from_secs(3600);
+    s.batch_rows = 1_000_000;
+    let mut sink = ClickHouseSink::open(s.clone()).unwrap();
+    sink.write(&batch_of(&lookups)).unwrap();
+    let saved: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "batch"))
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    assert_eq!(saved.len(), 1);
+    sink.close().unwrap();
+    drop(sink);
+    let n = count(&url, &format!("SELECT count() FROM {db}.lookups"));
+    assert_eq!(n, lookups.len() as u64);
+    for (p, b) in &saved {
+        std::fs::write(p, b).unwrap();
+    }
+    let mut sink = ClickHouseSink::open(s).unwrap();
+    let stats = sink.stats_handle();
+    sink.close().unwrap();
+    assert_eq!(count(&url, &format!("SELECT count() FROM {db}.lookups")), n);
+    assert!(
+        stats
+            .stats()
+            .parts_already_present
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+    assert!(!saved[0].0.exists(), "the record left the spool");
+}
+
+#[test]
+fn kill_9_while_batches_are_spooled_loses_nothing() {
+    let server = OwnServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "fleet", "drain_timeout_s = 600\n");
+    let sqlite = dir.path().join("k.db");
+    server.down();
+    let mut args: Vec<String> = vec![
+        "replay".into(),
+        "--no-progress".into(),
+        "--config".into(),
+        cfg.display().to_string(),
+        "--db".into(),
+        sqlite.display().to_string(),
+        "--watch".into(),
+        ".".into(),
+        "--clickhouse".into(),
+        url.clone(),
+        "--sensor".into(),
+        "killed".into(),
+    ];
+    args.extend(fixtures().iter().map(|f| f.display().to_string()));
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The replay finishes reading and waits for the server to come back;
+    // its lookups are in SQLite and in the spool. Kill it there.
+    let spool = PathBuf::from(format!("{}.clickhouse-spool", sqlite.display()));
+    wait_until("the lookups to be committed and spooled", || {
+        let spooled = std::fs::read_dir(&spool).is_ok_and(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().ends_with(".batch"))
+        });
+        spooled
+            && SqliteStore::open_read_only(&sqlite).is_ok_and(|s| {
+                let mut n = 0;
+                s.lookups(&LookupFilter::default(), &mut |_| {
+                    n += 1;
+                    true
+                })
+                .is_ok()
+                    && n > 0
+            })
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    server.up();
+    // Any dnswatch using that spool sends what is in it.
+    let sink = ClickHouseSink::open(settings(&url, "fleet", "killed", &spool)).unwrap();
+    let mut sink = sink;
+    sink.close().unwrap();
+    let want = sqlite_lookups(&sqlite);
+    assert_eq!(as_json(&fleet(&url, "fleet", "", None)), want, "{err}");
+}
+
+#[test]
+fn distributed_table_returns_the_union_of_both_shards() {
+    let (u1, u2) = (url(), env_url("DNSWATCH_CLICKHOUSE_URL2"));
+    let db = unique("dist");
+    let dir = tempfile::tempdir().unwrap();
+    let lookups = support::replay_lookups(
+        &fixtures().iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &["."],
+    );
+    let half = lookups.len() / 2;
+    for (i, (u, part)) in [(&u1, &lookups[..half]), (&u2, &lookups[half..])]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = settings(
+            u,
+            &db,
+            &format!("shard{i}"),
+            &dir.path().join(format!("spool{i}")),
+        );
+        s.cluster = "dnswatch".into();
+        let mut sink = ClickHouseSink::open(s).unwrap();
+        let mut part = part.to_vec();
+        for l in &mut part {
+            l.sensor = format!("shard{i}");
+        }
+        sink.write(&batch_of(&part)).unwrap();
+        sink.close().unwrap();
+    }
+    // Each server holds its half; the Distributed table on either, both.
+    assert_eq!(
+        count(&u1, &format!("SELECT count() FROM {db}.lookups")),
+        half as u64
+    );
+    for u in [&u1, &u2] {
+        let got = fleet(u, &db, "dnswatch", None);
+        assert_eq!(got.len(), lookups.len());
+        assert_eq!(as_json(&got), {
+            let mut v: Vec<String> = lookups
+                .iter()
+                .enumerate()
+                .map(|(j, l)| {
+                    let mut l = l.clone();
+                    l.sensor = format!("shard{}", usize::from(j >= half));
+                    l
+                })
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|l| serde_json::to_string(l).unwrap())
+                .collect();
+            v.sort();
+            v
+        });
+        let sensors: std::collections::BTreeSet<_> = got.iter().map(|l| l.sensor.clone()).collect();
+        assert_eq!(sensors.len(), 2);
+    }
+}
+
+fn replay_err(url: &str, extra_cfg: &str, db: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), db, extra_cfg);
+    let sqlite = dir.path().join("e.db");
+    let fixture = fixtures()[0].display().to_string();
+    let out = replay(&[
+        "--config",
+        &cfg.display().to_string(),
+        "--db",
+        &sqlite.display().to_string(),
+        "--watch",
+        ".",
+        "--clickhouse",
+        url,
+        &fixture,
+    ]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn wrong_url_spools_and_says_so() {
+    let _ = url();
+    let out = Command::new(script())
+        .args(["free-ports", "1"])
+        .output()
+        .unwrap();
+    let port = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let u = format!("http://127.0.0.1:{port}/");
+    let (ok, err) = replay_err(&u, "drain_timeout_s = 1\n", "x");
+    assert!(!ok);
+    assert!(err.contains("stay in the spool"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn wrong_password_is_a_clear_error() {
+    let u = url();
+    let (ok, err) = replay_err(
+        &u,
+        "user = \"dnswatch\"\npassword = \"not-the-password\"\n",
+        &unique("pw"),
+    );
+    assert!(!ok);
+    assert!(err.contains("ClickHouse at http://127.0.0.1"), "{err}");
+    assert!(
+        err.contains("password") || err.contains("Authentication"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_server_answering_500_is_a_clear_error() {
+    let _ = url();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming().take(20) {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 65536];
+            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 13\r\nConnection: close\r\n\r\nsomething bad");
+        }
+    });
+    let (ok, err) = replay_err(&format!("http://127.0.0.1:{port}/"), "", "x");
+    assert!(!ok);
+    assert!(err.contains("HTTP 500"), "{err}");
+    assert!(err.contains("something bad"), "{err}");
+}
+
+#[test]
+fn a_table_of_another_schema_is_refused_naming_the_column() {
+    let u = url();
+    let db = unique("schema");
+    let c = client(&u);
+    c.query(&format!("CREATE DATABASE {db}")).unwrap();
+    c.query(&format!(
+        "CREATE TABLE {db}.lookups (ts_us Int64, sensor String, qname UInt32) ENGINE = MergeTree ORDER BY ts_us"
+    ))
+    .unwrap();
+    let (ok, err) = replay_err(&u, "", &db);
+    assert!(!ok);
+    assert!(err.contains("does not match the dnswatch schema"), "{err}");
+    assert!(err.contains(&format!("{db}.lookups")), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let u = url();
+    let db = unique("newer");
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = ClickHouseSink::open(settings(&u, &db, "s", &dir.path().join("sp"))).unwrap();
+    sink.close().unwrap();
+    client(&u)
+        .query(&format!("INSERT INTO {db}.schema_version VALUES (99, 0)"))
+        .unwrap();
+    let err = ClickHouseSink::open(settings(&u, &db, "s", &dir.path().join("sp2"))).unwrap_err();
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+mod fleet_detect {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use support::scenario::{self, T0};
+
+    const NAME: &str = "mail1.bank-watch.example";
+    const DECOY: &str = "mail.decoy.example";
+    const ADDR: Ipv4Addr = Ipv4Addr::new(66, 216, 133, 29);
+
+    fn replay_sensor(
+        dir: &Path,
+        cfg: &Path,
+        sensor: &str,
+        events: &[scenario::Event],
+    ) -> Vec<serde_json::Value> {
+        let pcap = dir.join(format!("{sensor}.pcap"));
+        scenario::write_pcap(&pcap, events).unwrap();
+        let log = dir.join(format!("{sensor}.jsonl"));
+        let out = replay(&[
+            "--config",
+            &cfg.display().to_string(),
+            "--db",
+            &dir.join(format!("{sensor}.db")).display().to_string(),
+            "--alerts",
+            &log.display().to_string(),
+            "--watch",
+            NAME,
+            "--watch",
+            DECOY,
+            "--clickhouse",
+            &url(),
+            "--sensor",
+            sensor,
+            &pcap.display().to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn concentration_on_name(alerts: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+        alerts
+            .iter()
+            .filter(|a| a["kind"] == "concentration" && a["entry"] == NAME)
+            .collect()
+    }
+
+    #[test]
+    fn two_sensors_together_show_a_concentration_neither_shows_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = unique("fleetdetect");
+        let cfg = write_config(dir.path(), &db, "");
+        // East sees the name asked by resolvers of three networks, a few a
+        // day, and a busy decoy name; west sees only a bank's three
+        // resolvers (one /24) asking for the name, many a day.
+        let spread = [
+            Ipv4Addr::new(198, 51, 100, 53),
+            Ipv4Addr::new(203, 0, 113, 9),
+            Ipv4Addr::new(192, 0, 2, 77),
+        ];
+        let bank = [
+            Ipv4Addr::new(217, 12, 96, 15),
+            Ipv4Addr::new(217, 12, 96, 16),
+            Ipv4Addr::new(217, 12, 96, 17),
+        ];
+        let many: Vec<Ipv4Addr> = (1..=12).map(|i| Ipv4Addr::new(100, 64, i, 53)).collect();
+        let mut east = scenario::steady(1, 20, 2.0, &spread, NAME, ADDR);
+        east.extend(scenario::steady(
+            101,
+            20,
+            60.0,
+            &many,
+            DECOY,
+            Ipv4Addr::new(192, 0, 2, 80),
+        ));
+        east.sort_by_key(|e| e.ts_us);
+        let west = scenario::steady(2, 20, 30.0, &bank, NAME, ADDR);
+        let east_alerts = replay_sensor(dir.path(), &cfg, "east", &east);
+        let west_alerts = replay_sensor(dir.path(), &cfg, "west", &west);
+        assert!(
+            concentration_on_name(&east_alerts).is_empty(),
+            "{east_alerts:?}"
+        );
+        assert!(
+            concentration_on_name(&west_alerts).is_empty(),
+            "{west_alerts:?}"
+        );
+
+        let since = format!("@{}", T0 / 1_000_000);
+        let detect = || {
+            let out = Command::new(BIN)
+                .args([
+                    "detect",
+                    "--config",
+                    &cfg.display().to_string(),
+                    "--clickhouse",
+                    &url(),
+                    "--since",
+                    &since,
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let first = detect();
+        let fleet: Vec<serde_json::Value> = first
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let c = concentration_on_name(&fleet);
+        assert_eq!(c.len(), 1, "{first}");
+        assert_eq!(c[0]["scope"], "fleet");
+        assert_eq!(c[0]["querier"], "217.12.96.0/24");
+        // Deterministic, and stored once however often it runs.
+        assert_eq!(detect(), first);
+        let stored = count(
+            &url(),
+            &format!(
+                "SELECT count() FROM {db}.alerts WHERE scope = 'fleet' AND kind = 'concentration'"
+            ),
+        );
+        assert_eq!(stored, 1);
+        // `alerts --clickhouse` lists it with its scope.
+        let out = Command::new(BIN)
+            .args([
+                "alerts",
+                "--config",
+                &cfg.display().to_string(),
+                "--clickhouse",
+                &url(),
+                "--format",
+                "json",
+                "--kind",
+                "concentration",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            listed.lines().any(|l| l.contains("\"scope\":\"fleet\"")),
+            "{listed}"
+        );
+        // `report --clickhouse` shows the queriers both sensors saw;
+        // `--sensor` narrows it to one.
+        let report = |sensor: Option<&str>| {
+            let mut cmd = Command::new(BIN);
+            cmd.args([
+                "report",
+                NAME,
+                "--config",
+                &cfg.display().to_string(),
+                "--clickhouse",
+                &url(),
+            ]);
+            if let Some(s) = sensor {
+                cmd.args(["--sensor", s]);
+            }
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let both = report(None);
+        assert!(
+            both.contains("217.12.96.15") && both.contains("198.51.100.53"),
+            "{both}"
+        );
+        let west_only = report(Some("west"));
+        assert!(
+            west_only.contains("217.12.96.15") && !west_only.contains("198.51.100.53"),
+            "{west_only}"
+        );
+    }
+}
+
+#[test]
+fn retention_drops_old_days_of_lookups_only() {
+    let url = url();
+    let db = unique("retention");
+    let dir = tempfile::tempdir().unwrap();
+    let day = 86_400_000_000i64;
+    let base = support::replay_lookups(
+        &fixtures().iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &["."],
+    );
+    let mut old = base[..4].to_vec();
+    let mut new = base[4..8].to_vec();
+    for (i, l) in old.iter_mut().enumerate() {
+        l.ts_us = 10 * day + i as i64;
+    }
+    for (i, l) in new.iter_mut().enumerate() {
+        l.ts_us = 12 * day + i as i64;
+    }
+    let mut sink = ClickHouseSink::open(settings(&url, &db, "r", &dir.path().join("sp"))).unwrap();
+    sink.write(&batch_of(&old)).unwrap();
+    sink.write(&batch_of(&new)).unwrap();
+    sink.write(&Batch {
+        prune_before: Some(11 * day),
+        ..Batch::default()
+    })
+    .unwrap();
+    sink.close().unwrap();
+    assert_eq!(count(&url, &format!("SELECT count() FROM {db}.lookups")), 4);
+    assert_eq!(
+        count(&url, &format!("SELECT min(ts_us) FROM {db}.lookups")),
+        12 * day as u64
+    );
+    assert_eq!(
+        count(
+            &url,
+            &format!("SELECT count() FROM {db}.lookups_by_querier")
+        ),
+        4
+    );
+    // Summaries keep the old lookups' partial rows.
+    assert_eq!(
+        count(
+            &url,
+            &format!("SELECT sum(count) FROM {db}.querier_summary")
+        ),
+        8
+    );
+}
