@@ -7,7 +7,7 @@ set -euo pipefail
 mode=${1:-build}
 pkgs=(libpcap-dev pkg-config)
 if [[ $mode == test ]]; then
-  pkgs+=(tcpdump nsd unbound dnsutils knot-dnsutils iproute2 sqlite3)
+  pkgs+=(tcpdump nsd unbound dnsutils knot-dnsutils iproute2 sqlite3 prometheus)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -47,6 +47,9 @@ pub struct IfaceCounters {
     pub(super) kernel_received: AtomicU64,
     pub(super) kernel_drops: AtomicU64,
     pub(super) kernel_if_drops: AtomicU64,
+    /// Packets of this interface in the queue now (added by the capture
+    /// thread, taken off by [`QueueSource`]).
+    pub(super) queued: AtomicU64,
 }
 
 impl IfaceCounters {
@@ -95,12 +98,19 @@ pub fn capture_thread(
                         data: p.data.to_vec(),
                     },
                 });
+                // Counted before the send so the reader never takes off
+                // more than was put on.
+                counters.queued.fetch_add(1, Ordering::Relaxed);
                 match tx.try_send(item) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
+                        counters.queued.fetch_sub(1, Ordering::Relaxed);
                         counters.queue_drops.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(TrySendError::Disconnected(_)) => return,
+                    Err(TrySendError::Disconnected(_)) => {
+                        counters.queued.fetch_sub(1, Ordering::Relaxed);
+                        return;
+                    }
                 }
             }
             Ok(None) => {}
@@ -127,6 +137,8 @@ pub struct QueueSource {
     announced: usize,
     frames: Vec<u64>,
     current: Option<QueuedInput>,
+    /// The input threads' counters by sub-source index (queue depth).
+    counters: Vec<Arc<IfaceCounters>>,
 }
 
 impl QueueSource {
@@ -140,7 +152,15 @@ impl QueueSource {
             rx,
             names,
             current: None,
+            counters: Vec::new(),
         }
+    }
+
+    /// Takes each input off `counters[source].queued` as it is read, so
+    /// the metrics show the queue's depth.
+    pub fn with_counters(mut self, counters: Vec<Arc<IfaceCounters>>) -> Self {
+        self.counters = counters;
+        self
     }
 }
 
@@ -169,6 +189,14 @@ impl Source for QueueSource {
                     self.frames.resize(q.source + 1, 0);
                 }
                 self.frames[q.source] += 1;
+                if let Some(c) = self.counters.get(q.source) {
+                    // Saturating: inputs of threads without counters.
+                    let _ = c
+                        .queued
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            Some(n.saturating_sub(1))
+                        });
+                }
                 let frame = self.frames[q.source];
                 let q = self.current.insert(q);
                 Next::Item(Item {
