@@ -532,3 +532,64 @@ fn damage_in_a_pcapng_is_reported_with_its_offset() {
         "{summary}"
     );
 }
+
+/// Under journald (`JOURNAL_STREAM` set) every line carries its syslog
+/// priority (`<4>` warning, `<3>` error) and no colour codes; without it,
+/// and stderr a file, no colour codes either.
+#[test]
+fn logs_carry_journald_priorities_and_never_colours_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps/udp4.pcap");
+    let err = dir.path().join("stderr");
+    let replay = |db: &str, journal: bool| {
+        let file = std::fs::File::create(&err).unwrap();
+        let mut cmd = bin();
+        cmd.env_remove("JOURNAL_STREAM").env_remove("NO_COLOR");
+        if journal {
+            cmd.env("JOURNAL_STREAM", "8:12345");
+        }
+        // The same capture twice: their times overlap, a warning.
+        let st = cmd
+            .args(["replay", "--db", s(&dir.path().join(db)), "--watch", "."])
+            .args([s(&pcap), s(&pcap)])
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::read_to_string(&err).unwrap()
+    };
+    let log = replay("a.db", true);
+    assert!(!log.contains('\x1b'), "{log:?}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("<4>") && l.contains("overlap")),
+        "{log}"
+    );
+    for l in log.lines() {
+        assert!(
+            l.len() > 3 && l.starts_with('<') && l.as_bytes()[2] == b'>',
+            "line without a priority: {l:?}"
+        );
+        assert!(!l.contains(" WARN "), "level word kept: {l:?}");
+    }
+    let log = replay("b.db", false);
+    assert!(!log.contains('\x1b'), "{log:?}");
+    assert!(log.contains("WARN") && !log.contains("<4>"), "{log}");
+    // Errors that end the command, too.
+    let out = bin()
+        .env("JOURNAL_STREAM", "8:12345")
+        .args([
+            "replay",
+            "--db",
+            s(&dir.path().join("c.db")),
+            "--watch",
+            ".",
+        ])
+        .arg(dir.path().join("missing.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(e.starts_with("<3>dnswatch: "), "{e}");
+}
