@@ -593,3 +593,65 @@ fn logs_carry_journald_priorities_and_never_colours_off_a_terminal() {
     let e = text(&out.stderr);
     assert!(e.starts_with("<3>dnswatch: "), "{e}");
 }
+
+/// `check-config` refuses what `run` would fail on, naming file, line and
+/// key: BPF syntax, unknown interfaces, bad watch entries, ranges, types.
+#[test]
+fn check_config_catches_what_run_would_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let cases: &[(&str, &str)] = &[
+        (
+            "[capture]\nfilter = \"udp and and\"\n",
+            "c.toml:2: capture.filter: libpcap cannot compile",
+        ),
+        (
+            "[capture]\ninterfaces = [\"lo\", \"nosuch0\"]\n",
+            "c.toml:2: capture.interfaces: no interface \"nosuch0\"",
+        ),
+        (
+            "[watch]\nentries = [\"300.1.1.1\"]\n",
+            "watch.entries[0]: invalid watch entry \"300.1.1.1\": not an IP address",
+        ),
+        ("[watch]\nentries = [\"-bad.example\"]\n", "not a host name"),
+        ("[watch]\nentries = [\"a!b.example\"]\n", "not a host name"),
+        (
+            "[storage]\ncommit_interval_ms = -5\n",
+            "c.toml:2:22: storage.commit_interval_ms: invalid value: integer `-5`",
+        ),
+        (
+            "[capture]\nsnaplen = \"big\"\n",
+            "c.toml:2:11: capture.snaplen: invalid type: string \"big\"",
+        ),
+        (
+            "[capture]\ndns_ports = [53, 70000]\n",
+            "capture.dns_ports: invalid value: integer `70000`",
+        ),
+        (
+            "[capture]\nnosuch = 1\n",
+            "capture.nosuch: unknown field `nosuch`",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&cfg, text).unwrap();
+        let out = run(&["check-config", "--config", s(&cfg)]);
+        let err = text_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(want), "{text}: want {want:?} in {err}");
+    }
+    for ok in [
+        "[watch]\nentries = [\"bücher.example\", \"xn--bcher-kva.example\", \"_dmarc.example.com\", \"192.0.2.1\", \"2001:db8::/32\"]\n",
+        "[capture]\ninterfaces = [\"lo\", \"any\"]\nfilter = \"udp port 53\"\n",
+    ] {
+        std::fs::write(&cfg, ok).unwrap();
+        let out = run(&["check-config", "--config", s(&cfg)]);
+        assert!(out.status.success(), "{ok}: {}", text_of(&out));
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dnswatch.toml");
+    let out = run(&["check-config", "--config", s(&shipped)]);
+    assert!(out.status.success(), "{}", text_of(&out));
+}
+
+fn text_of(out: &Output) -> String {
+    text(&out.stderr)
+}
