@@ -655,3 +655,29 @@ fn check_config_catches_what_run_would_fail_on() {
 fn text_of(out: &Output) -> String {
     text(&out.stderr)
 }
+
+/// Without cargo, `scripts/demo.sh` says what to install instead of failing
+/// on a missing command.
+#[cfg(unix)]
+#[test]
+fn demo_says_clearly_when_cargo_is_missing() {
+    let bin_dir = tempfile::tempdir().unwrap();
+    for tool in ["bash", "dirname", "cat"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("no {tool}"));
+        std::os::unix::fs::symlink(found, bin_dir.path().join(tool)).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh");
+    let out = Command::new(bin_dir.path().join("bash"))
+        .arg(&script)
+        .env_clear()
+        .env("PATH", bin_dir.path())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cargo (Rust) is not installed") && err.contains("Rust >= 1.85") && err.contains("rustup"), "{err}");
+}
