@@ -22,7 +22,7 @@ fi
 
 # --no-build: the release binary of this tree (built by .ci/run just before).
 [[ -x target/release/dnswatch ]] || cargo build --release
-deb=$(cargo deb --no-build --no-strip 2>/dev/null | tail -n 1)
+deb=$(cargo deb --no-build --strip 2>/dev/null | tail -n 1)
 [[ -f $deb ]] || fail "cargo deb did not produce a package ($deb)"
 echo "deb-test: built $deb ($(du -h "$deb" | cut -f1))"
 dpkg-deb --info "$deb" | grep -E "Package|Version|Depends" >&2
@@ -62,6 +62,7 @@ getent passwd dnswatch >/dev/null || fail "no user dnswatch"
 runuser -u dnswatch -- sh -c 'umask 0027; : > /var/log/dnswatch/probe.jsonl'
 [[ $(stat -c '%G %a' /var/log/dnswatch/probe.jsonl) == "adm 640" ]] ||
   fail "a new log file is $(stat -c '%G %a' /var/log/dnswatch/probe.jsonl), want adm 640"
+rm -f /var/log/dnswatch/probe.jsonl
 
 # The unit and the programs it runs.
 out=$(systemd-analyze verify /lib/systemd/system/dnswatch.service 2>&1) || fail "systemd-analyze verify: $out"
