@@ -679,5 +679,10 @@ fn demo_says_clearly_when_cargo_is_missing() {
         .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("cargo (Rust) is not installed") && err.contains("Rust >= 1.85") && err.contains("rustup"), "{err}");
+    assert!(
+        err.contains("cargo (Rust) is not installed")
+            && err.contains("Rust >= 1.85")
+            && err.contains("rustup"),
+        "{err}"
+    );
 }
