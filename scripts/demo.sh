@@ -4,6 +4,15 @@
 # database, then print the recorded lookups and alerts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v cargo >/dev/null 2>&1; then
+  cat >&2 <<'MSG'
+demo.sh: cargo (Rust) is not installed. dnswatch needs Rust >= 1.85:
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh
+  . "$HOME/.cargo/env"
+then run scripts/demo.sh again (it installs libpcap-dev itself; see README "Install").
+MSG
+  exit 1
+fi
 scripts/ensure-deps.sh build
 cargo build --release --quiet
 out=${DEMO_DIR:-$(mktemp -d)}

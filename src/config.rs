@@ -416,6 +416,40 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// The dotted key whose value covers byte `offset` of `text` (the most
+/// specific one), if the text parses as TOML.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    fn walk(table: &toml::de::DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+        // A `[table]`'s span is its header, not its keys: search every
+        // table, take the value (or array) whose span covers the offset.
+        for (k, v) in table.iter() {
+            path.push(k.get_ref().to_string());
+            let ks = k.span();
+            if ks.start <= offset && offset < ks.end {
+                return true;
+            }
+            match v.get_ref() {
+                toml::de::DeValue::Table(t) => {
+                    if walk(t, offset, path) {
+                        return true;
+                    }
+                }
+                _ => {
+                    let span = v.span();
+                    if span.start <= offset && offset < span.end.max(span.start + 1) {
+                        return true;
+                    }
+                }
+            }
+            path.pop();
+        }
+        false
+    }
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    walk(doc.get_ref(), offset, &mut path).then(|| path.join("."))
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -431,11 +465,17 @@ impl Config {
     pub fn from_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            let message = e.message().trim().to_string();
+            // Range and type errors name the value, not its key: add it.
+            let message = match e.span().and_then(|s| key_at(text, s.start)) {
+                Some(key) if !message.contains(&format!("`{key}`")) => format!("{key}: {message}"),
+                _ => message,
+            };
             ConfigError::Syntax {
                 path: path.to_path_buf(),
                 line,
                 column,
-                message: e.message().trim().to_string(),
+                message,
             }
         })?;
         let mut cfg = Self {
@@ -514,7 +554,8 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("(defaults)"))
     }
 
-    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+    /// An [`ConfigError::Invalid`] for `key` (dotted), located in the file.
+    pub fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.where_(),
             line: key_line(&self.text, key),

@@ -533,3 +533,157 @@ fn damage_in_a_pcapng_is_reported_with_its_offset() {
         "{summary}"
     );
 }
+
+/// Under journald (`JOURNAL_STREAM` set) every line carries its syslog
+/// priority (`<4>` warning, `<3>` error) and no colour codes; without it,
+/// and stderr a file, no colour codes either.
+#[test]
+fn logs_carry_journald_priorities_and_never_colours_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps/udp4.pcap");
+    let err = dir.path().join("stderr");
+    let replay = |db: &str, journal: bool| {
+        let file = std::fs::File::create(&err).unwrap();
+        let mut cmd = bin();
+        cmd.env_remove("JOURNAL_STREAM").env_remove("NO_COLOR");
+        if journal {
+            cmd.env("JOURNAL_STREAM", "8:12345");
+        }
+        // The same capture twice: their times overlap, a warning.
+        let st = cmd
+            .args(["replay", "--db", s(&dir.path().join(db)), "--watch", "."])
+            .args([s(&pcap), s(&pcap)])
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::read_to_string(&err).unwrap()
+    };
+    let log = replay("a.db", true);
+    assert!(!log.contains('\x1b'), "{log:?}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("<4>") && l.contains("overlap")),
+        "{log}"
+    );
+    for l in log.lines() {
+        assert!(
+            l.len() > 3 && l.starts_with('<') && l.as_bytes()[2] == b'>',
+            "line without a priority: {l:?}"
+        );
+        assert!(!l.contains(" WARN "), "level word kept: {l:?}");
+    }
+    let log = replay("b.db", false);
+    assert!(!log.contains('\x1b'), "{log:?}");
+    assert!(log.contains("WARN") && !log.contains("<4>"), "{log}");
+    // Errors that end the command, too.
+    let out = bin()
+        .env("JOURNAL_STREAM", "8:12345")
+        .args([
+            "replay",
+            "--db",
+            s(&dir.path().join("c.db")),
+            "--watch",
+            ".",
+        ])
+        .arg(dir.path().join("missing.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(e.starts_with("<3>dnswatch: "), "{e}");
+}
+
+/// `check-config` refuses what `run` would fail on, naming file, line and
+/// key: BPF syntax, unknown interfaces, bad watch entries, ranges, types.
+#[test]
+fn check_config_catches_what_run_would_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let cases: &[(&str, &str)] = &[
+        (
+            "[capture]\nfilter = \"udp and and\"\n",
+            "c.toml:2: capture.filter: libpcap cannot compile",
+        ),
+        (
+            "[capture]\ninterfaces = [\"lo\", \"nosuch0\"]\n",
+            "c.toml:2: capture.interfaces: no interface \"nosuch0\"",
+        ),
+        (
+            "[watch]\nentries = [\"300.1.1.1\"]\n",
+            "watch.entries[0]: invalid watch entry \"300.1.1.1\": not an IP address",
+        ),
+        ("[watch]\nentries = [\"-bad.example\"]\n", "not a host name"),
+        ("[watch]\nentries = [\"a!b.example\"]\n", "not a host name"),
+        (
+            "[storage]\ncommit_interval_ms = -5\n",
+            "c.toml:2:22: storage.commit_interval_ms: invalid value: integer `-5`",
+        ),
+        (
+            "[capture]\nsnaplen = \"big\"\n",
+            "c.toml:2:11: capture.snaplen: invalid type: string \"big\"",
+        ),
+        (
+            "[capture]\ndns_ports = [53, 70000]\n",
+            "capture.dns_ports: invalid value: integer `70000`",
+        ),
+        (
+            "[capture]\nnosuch = 1\n",
+            "capture.nosuch: unknown field `nosuch`",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&cfg, text).unwrap();
+        let out = run(&["check-config", "--config", s(&cfg)]);
+        let err = text_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(want), "{text}: want {want:?} in {err}");
+    }
+    for ok in [
+        "[watch]\nentries = [\"bücher.example\", \"xn--bcher-kva.example\", \"_dmarc.example.com\", \"192.0.2.1\", \"2001:db8::/32\"]\n",
+        "[capture]\ninterfaces = [\"lo\", \"any\"]\nfilter = \"udp port 53\"\n",
+    ] {
+        std::fs::write(&cfg, ok).unwrap();
+        let out = run(&["check-config", "--config", s(&cfg)]);
+        assert!(out.status.success(), "{ok}: {}", text_of(&out));
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dnswatch.toml");
+    let out = run(&["check-config", "--config", s(&shipped)]);
+    assert!(out.status.success(), "{}", text_of(&out));
+}
+
+fn text_of(out: &Output) -> String {
+    text(&out.stderr)
+}
+
+/// Without cargo, `scripts/demo.sh` says what to install instead of failing
+/// on a missing command.
+#[cfg(unix)]
+#[test]
+fn demo_says_clearly_when_cargo_is_missing() {
+    let bin_dir = tempfile::tempdir().unwrap();
+    for tool in ["bash", "dirname", "cat"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("no {tool}"));
+        std::os::unix::fs::symlink(found, bin_dir.path().join(tool)).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh");
+    let out = Command::new(bin_dir.path().join("bash"))
+        .arg(&script)
+        .env_clear()
+        .env("PATH", bin_dir.path())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cargo (Rust) is not installed")
+            && err.contains("Rust >= 1.85")
+            && err.contains("rustup"),
+        "{err}"
+    );
+}

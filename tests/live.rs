@@ -99,6 +99,13 @@ struct Daemon {
 
 impl Daemon {
     fn start(args: &[&str]) -> Self {
+        let d = Self::spawn(args);
+        d.wait_log("capturing");
+        d
+    }
+
+    /// Starts `dnswatch run` without waiting for it to be ready.
+    fn spawn(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
             .arg("run")
             .args(args)
@@ -115,12 +122,10 @@ impl Daemon {
                 l2.lock().unwrap().push_str(&(line + "\n"));
             }
         });
-        let d = Self {
+        Self {
             proc: Proc(child),
             log,
-        };
-        d.wait_log("capturing");
-        d
+        }
     }
 
     fn wait_log(&self, needle: &str) {
@@ -624,4 +629,77 @@ fn metrics_accept_backs_off_when_descriptors_run_out() {
     let text = metrics(mport);
     let errors = metric(&text, "dnswatch_metrics_accept_errors_total");
     assert!(errors > 0, "{text}");
+}
+
+/// The endpoint answers with every series from its first request (it used
+/// to answer an empty body for about a second), and counts reloads.
+#[test]
+fn metrics_are_complete_from_the_first_scrape_and_count_reloads() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    must_be_root();
+    let dir = tempfile::tempdir().unwrap();
+    let mport = free_port();
+    let cfg = dir.path().join("m.toml");
+    let good = format!(
+        "[capture]\ndns_ports = [{PORT}]\n[metrics]\nlisten = \"127.0.0.1:{mport}\"\n[watch]\nentries = [\"a.example\"]\n"
+    );
+    std::fs::write(&cfg, &good).unwrap();
+    let d = Daemon::spawn(&[
+        "-i",
+        "lo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        dir.path().join("m.db").to_str().unwrap(),
+    ]);
+    let t = Instant::now();
+    let first = loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", mport)) {
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+            let mut body = String::new();
+            s.read_to_string(&mut body).unwrap();
+            break body;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "endpoint never bound"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    for name in [
+        "dnswatch_build_info{version=",
+        "dnswatch_lookups_total",
+        "dnswatch_packets_received_total{interface=\"lo\"}",
+        "dnswatch_store_last_commit_timestamp_seconds",
+        "process_open_fds",
+    ] {
+        assert!(first.contains(name), "first scrape lacks {name}:\n{first}");
+    }
+    d.wait_log("capturing");
+    assert_eq!(metric(&first, "dnswatch_config_last_reload_successful"), 1);
+    std::fs::write(&cfg, format!("{good}[detectors]\nsuppress_s = \"soon\"\n")).unwrap();
+    d.signal("-HUP");
+    d.wait_log("reload failed");
+    let t = Instant::now();
+    let failed = |text: &str| text.contains("dnswatch_config_reloads_total{result=\"failure\"} 1");
+    while !failed(&metrics(mport)) {
+        assert!(t.elapsed() < Duration::from_secs(5), "{}", metrics(mport));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        metric(&metrics(mport), "dnswatch_config_last_reload_successful"),
+        0
+    );
+    std::fs::write(&cfg, &good).unwrap();
+    d.signal("-HUP");
+    let t = Instant::now();
+    while !metrics(mport).contains("dnswatch_config_reloads_total{result=\"success\"} 1") {
+        assert!(t.elapsed() < Duration::from_secs(5), "{}", metrics(mport));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        metric(&metrics(mport), "dnswatch_config_last_reload_successful"),
+        1
+    );
+    d.stop();
 }

@@ -9,7 +9,7 @@ fn unit_with_test_binary(dir: &std::path::Path) -> std::path::PathBuf {
         "/systemd/dnswatch.service"
     ))
     .unwrap();
-    let unit = unit.replace("/usr/local/bin/dnswatch", env!("CARGO_BIN_EXE_dnswatch"));
+    let unit = unit.replace("/usr/bin/dnswatch", env!("CARGO_BIN_EXE_dnswatch"));
     let path = dir.join("dnswatch.service");
     std::fs::write(&path, unit).unwrap();
     path

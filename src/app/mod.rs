@@ -23,13 +23,45 @@ pub fn run(cli: Cli) -> Result<(), ExitError> {
         Command::Report(args) => report::report(args),
         Command::Db(cmd) => db::db(cmd),
         Command::Detect(args) => fleet::detect(args),
-        Command::CheckConfig(args) => {
-            let cfg = Config::load(&args.config).map_err(|e| ExitError::Usage(e.to_string()))?;
-            let watch = cfg
-                .watchlist(&[])
-                .map_err(|e| ExitError::Usage(e.to_string()))?;
-            tracing::debug!(entries = watch.len(), "configuration valid");
-            Ok(())
+        Command::CheckConfig(args) => check_config(&args),
+    }
+}
+
+/// `check-config`: what `run` would refuse, found without running: the
+/// file (syntax, types, ranges), the watch list, the BPF filter (compiled by
+/// libpcap) and the interfaces.
+fn check_config(args: &crate::cli::CheckConfigArgs) -> Result<(), ExitError> {
+    use crate::capture::live::{check_filter, default_filter, interface_exists};
+    let usage = |e: crate::config::ConfigError| ExitError::Usage(e.to_string());
+    let cfg = Config::load(&args.config).map_err(usage)?;
+    let watch = cfg.watchlist(&[]).map_err(usage)?;
+    let c = &cfg.raw.capture;
+    let (filter, key) = if c.filter.trim().is_empty() {
+        (default_filter(&c.dns_ports), "capture.dns_ports")
+    } else {
+        (c.filter.clone(), "capture.filter")
+    };
+    check_filter(&filter).map_err(|e| {
+        usage(cfg.invalid(
+            key,
+            format!("libpcap cannot compile the filter {filter:?}: {e}"),
+        ))
+    })?;
+    for iface in &c.interfaces {
+        match interface_exists(iface) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(usage(cfg.invalid(
+                    "capture.interfaces",
+                    format!("no interface {iface:?} on this machine (see `ip link`)"),
+                )))
+            }
+            Err(e) => {
+                tracing::warn!("cannot list interfaces ({e}); capture.interfaces not checked");
+                break;
+            }
         }
     }
+    tracing::debug!(entries = watch.len(), "configuration valid");
+    Ok(())
 }

@@ -20,12 +20,37 @@ pub struct LiveConfig {
     pub immediate: bool,
 }
 
-/// The default BPF filter: DNS on the given ports over UDP and TCP, plus IP
-/// fragments (non-first fragments carry no ports).
+/// The default BPF filter: DNS on the given ports over UDP and TCP, IP
+/// fragments (non-first fragments carry no ports), and every tunnel the
+/// decoder opens (IP in IP, GRE, VXLAN, GENEVE, Teredo), so a live capture
+/// sees what a replay of a full capture of the same link sees.
 pub fn default_filter(ports: &[u16]) -> String {
+    use crate::decode::{GENEVE_PORT, TEREDO_PORT, VXLAN_PORT};
     let ports: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
     let ports = ports.join(" or ");
-    format!("(udp or tcp) and ({ports}) or (ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)")
+    format!(
+        "(udp or tcp) and ({ports}) or (ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44) \
+         or ip proto 4 or ip proto 41 or ip proto 47 or ip6 proto 4 or ip6 proto 41 or ip6 proto 47 \
+         or udp port {VXLAN_PORT} or udp port {GENEVE_PORT} or udp port {TEREDO_PORT}"
+    )
+}
+
+/// Compiles `filter` as libpcap would for an Ethernet interface, without
+/// opening one (for `check-config`); the error is libpcap's message.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    let dead = Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| e.to_string())?;
+    dead.compile(filter, true)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Whether libpcap knows an interface of this name (`any` included).
+pub fn interface_exists(name: &str) -> Result<bool, String> {
+    if name == "any" {
+        return Ok(true);
+    }
+    let devices = pcap::Device::list().map_err(|e| e.to_string())?;
+    Ok(devices.iter().any(|d| d.name == name))
 }
 
 /// A live capture.
@@ -122,5 +147,75 @@ impl PacketSource for LiveSource {
                 reason: e.to_string(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+
+    /// Ethernet + IPv4 (protocol `proto`) + payload.
+    fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        let len = u16::try_from(20 + payload.len()).unwrap_or(u16::MAX);
+        f.extend_from_slice(&[
+            0x45,
+            0,
+            (len >> 8) as u8,
+            len as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            proto,
+            0,
+            0,
+        ]);
+        f.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(8 + payload.len()).unwrap_or(u16::MAX);
+        let mut u = Vec::new();
+        for v in [sport, dport, len, 0] {
+            u.extend_from_slice(&v.to_be_bytes());
+        }
+        u.extend_from_slice(payload);
+        u
+    }
+
+    #[test]
+    fn the_default_filter_compiles_and_passes_every_tunnel_the_decoder_opens() {
+        let filter = default_filter(&[53, 5353]);
+        assert_eq!(check_filter(&filter), Ok(()));
+        let dead = Capture::dead(pcap::Linktype::ETHERNET).unwrap();
+        let prog = dead.compile(&filter, true).unwrap();
+        let inner = ipv4(17, &udp(40000, 53, &[0u8; 12]));
+        let pass = [
+            ("dns", ipv4(17, &udp(40000, 53, &[0u8; 12]))),
+            ("other port", ipv4(17, &udp(40000, 5353, &[0u8; 12]))),
+            ("vxlan", ipv4(17, &udp(40000, 4789, &inner))),
+            ("geneve", ipv4(17, &udp(40000, 6081, &inner))),
+            ("teredo", ipv4(17, &udp(40000, 3544, &inner))),
+            ("gre", ipv4(47, &inner)),
+            ("ipip", ipv4(4, &inner[14..])),
+        ];
+        for (what, frame) in &pass {
+            assert!(prog.filter(frame), "{what} not captured by {filter}");
+        }
+        assert!(
+            !prog.filter(&ipv4(17, &udp(40000, 123, &[0u8; 12]))),
+            "NTP captured"
+        );
+    }
+
+    #[test]
+    fn a_bad_filter_is_reported_with_libpcaps_reason() {
+        let e = check_filter("udp and and").unwrap_err();
+        assert!(e.contains("syntax error"), "{e}");
     }
 }

@@ -50,6 +50,9 @@ pub struct IfaceCounters {
     pub(super) kernel_received: AtomicU64,
     pub(super) kernel_drops: AtomicU64,
     pub(super) kernel_if_drops: AtomicU64,
+    /// Packets of this interface in the queue now (added by the capture
+    /// thread, taken off by [`QueueSource`]).
+    pub(super) queued: AtomicU64,
 }
 
 impl IfaceCounters {
@@ -98,12 +101,19 @@ pub fn capture_thread(
                         data: p.data.to_vec(),
                     },
                 });
+                // Counted before the send so the reader never takes off
+                // more than was put on.
+                counters.queued.fetch_add(1, Ordering::Relaxed);
                 match tx.try_send(item) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
+                        counters.queued.fetch_sub(1, Ordering::Relaxed);
                         counters.queue_drops.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(TrySendError::Disconnected(_)) => return,
+                    Err(TrySendError::Disconnected(_)) => {
+                        counters.queued.fetch_sub(1, Ordering::Relaxed);
+                        return;
+                    }
                 }
             }
             Ok(None) => {}
@@ -136,6 +146,8 @@ pub struct QueueSource {
         Arc<crate::dnstap::listen::QueueGate>,
     )>,
     message: Option<crate::dnstap::Message>,
+    /// The input threads' counters by sub-source index (queue depth).
+    counters: Vec<Arc<IfaceCounters>>,
 }
 
 impl QueueSource {
@@ -151,6 +163,7 @@ impl QueueSource {
             current: None,
             dnstap: None,
             message: None,
+            counters: Vec::new(),
         }
     }
 
@@ -162,6 +175,13 @@ impl QueueSource {
         gate: Arc<crate::dnstap::listen::QueueGate>,
     ) -> Self {
         self.dnstap = Some((expander, gate));
+        self
+    }
+
+    /// Takes each input off `counters[source].queued` as it is read, so
+    /// the metrics show the queue's depth.
+    pub fn with_counters(mut self, counters: Vec<Arc<IfaceCounters>>) -> Self {
+        self.counters = counters;
         self
     }
 }
@@ -217,6 +237,14 @@ impl Source for QueueSource {
                     self.frames.resize(q.source + 1, 0);
                 }
                 self.frames[q.source] += 1;
+                if let Some(c) = self.counters.get(q.source) {
+                    // Saturating: inputs of threads without counters.
+                    let _ = c
+                        .queued
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            Some(n.saturating_sub(1))
+                        });
+                }
                 let frame = self.frames[q.source];
                 let q = self.current.insert(q);
                 Next::Item(Item {

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use self::capture::{capture_thread, live_config, IfaceCounters, QueueSource, Queued};
-use self::metrics::MetricsText;
-use self::reload::{start_reload, Control, ReloadCtx};
+use self::metrics::{DaemonInfo, MetricsText, ProcessStats};
+use self::reload::{start_reload, Control, ReloadCtx, ReloadStats};
 use self::systemd::sd_notify;
 use crate::capture::live::LiveSource;
 use crate::capture::{CaptureError, PacketSource};
@@ -107,7 +107,7 @@ impl From<ExitError> for DaemonError {
 /// What the pipeline thread needs besides the runner.
 struct PipelineCtx {
     control: Receiver<Control>,
-    ifaces: Vec<(String, Arc<IfaceCounters>)>,
+    info: DaemonInfo,
     dnstap: Arc<crate::dnstap::DnstapStats>,
     metrics: MetricsText,
     log_interval: Duration,
@@ -187,6 +187,7 @@ impl Housekeeping {
             let c = runner.counters();
             let drops: u64 = self
                 .ctx
+                .info
                 .ifaces
                 .iter()
                 .map(|(_, i)| {
@@ -208,7 +209,7 @@ impl Housekeeping {
     }
 
     fn publish(&self, c: &Counters) {
-        let mut text = metrics::render(c, &self.ctx.ifaces);
+        let mut text = metrics::render(c, &self.ctx.info, &ProcessStats::read());
         self.ctx.dnstap.render(&mut text);
         if let Some(ch) = &self.ctx.clickhouse {
             text.push_str(&ch.stats().prometheus());
@@ -358,10 +359,23 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
         capture_handles.push(h);
     }
     drop(tx);
-    let metrics: MetricsText = Arc::new(Mutex::new(String::new()));
+    let reload_stats = Arc::new(ReloadStats::started());
+    let info = DaemonInfo {
+        ifaces,
+        reloads: reload_stats.clone(),
+        queue_capacity: s.config.raw.capture.queue_packets as u64,
+    };
+    // Rendered here, before the endpoint is bound: the first scrape gets
+    // every series (the pipeline thread refreshes it every second).
+    let metrics: MetricsText = Arc::new(Mutex::new(metrics::render(
+        &runner.counters(),
+        &info,
+        &ProcessStats::read(),
+    )));
+    let queue_counters = info.ifaces.iter().map(|(_, c)| c.clone()).collect();
     let ctx = PipelineCtx {
         control: ctl_rx,
-        ifaces,
+        info,
         dnstap: dnstap_stats.clone(),
         metrics: metrics.clone(),
         log_interval: Duration::from_secs(s.config.raw.metrics.log_interval_s),
@@ -378,7 +392,9 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
         Arc::new(std::sync::atomic::AtomicUsize::new(names.len())),
         &s.config.sensor(),
     );
-    let queue = QueueSource::new(rx, names).with_dnstap(expander, dnstap_gate);
+    let queue = QueueSource::new(rx, names)
+        .with_dnstap(expander, dnstap_gate)
+        .with_counters(queue_counters);
     let pipeline = std::thread::Builder::new()
         .name("pipeline".into())
         .spawn(move || pipeline_thread(runner, queue, ctx))
@@ -424,6 +440,7 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
             cli_interfaces: !args.interfaces.is_empty(),
             db: s.db.clone(),
             interfaces: s.config.raw.capture.interfaces.clone(),
+            stats: reload_stats,
         });
         let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
         let mut again = false;

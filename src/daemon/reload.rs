@@ -3,6 +3,7 @@
 //! keep the running configuration when the new one is wrong.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
@@ -19,6 +20,42 @@ pub enum Control {
     ReopenLog,
 }
 
+/// Reload outcomes, for the metrics.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    /// Reloads applied.
+    pub succeeded: AtomicU64,
+    /// Reloads refused (the running configuration was kept).
+    pub failed: AtomicU64,
+    /// Wall-clock time (µs) of the last configuration loaded successfully
+    /// (the start, until the first reload).
+    pub last_success_unix_us: AtomicI64,
+    /// Whether the last reload succeeded (1 until the first reload).
+    pub last_ok: AtomicU64,
+}
+
+impl ReloadStats {
+    /// Stats of a daemon whose configuration was loaded now.
+    pub fn started() -> Self {
+        Self {
+            last_success_unix_us: AtomicI64::new(crate::time::wall_clock_us()),
+            last_ok: AtomicU64::new(1),
+            ..Self::default()
+        }
+    }
+
+    fn record(&self, ok: bool) {
+        if ok {
+            self.succeeded.fetch_add(1, Ordering::Relaxed);
+            self.last_success_unix_us
+                .store(crate::time::wall_clock_us(), Ordering::Relaxed);
+        } else {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last_ok.store(u64::from(ok), Ordering::Relaxed);
+    }
+}
+
 /// What a reload compares the new configuration with.
 pub struct ReloadCtx {
     /// The command line's shared options (re-applied over the new file).
@@ -29,6 +66,8 @@ pub struct ReloadCtx {
     pub db: PathBuf,
     /// Interfaces in use.
     pub interfaces: Vec<String>,
+    /// Outcomes, shown by the metrics.
+    pub stats: Arc<ReloadStats>,
 }
 
 /// Re-reads the config for SIGHUP; `None` (after logging why) keeps the old one.
@@ -63,7 +102,9 @@ pub fn start_reload(ctx: &Arc<ReloadCtx>, tx: &SyncSender<Control>) -> tokio::ta
     sd_notify("RELOADING=1");
     let (ctx, tx) = (ctx.clone(), tx.clone());
     tokio::task::spawn_blocking(move || {
-        if let Some(c) = reload(&ctx) {
+        let new = reload(&ctx);
+        ctx.stats.record(new.is_some());
+        if let Some(c) = new {
             let _ = tx.send(c);
         }
         let _ = tx.send(Control::ReopenLog);

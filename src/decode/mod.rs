@@ -161,6 +161,12 @@ impl Default for DecodeConfig {
     }
 }
 
+/// UDP port of VXLAN (RFC 7348), decoded as a tunnel.
+pub const VXLAN_PORT: u16 = 4789;
+/// UDP port of GENEVE (RFC 8926), decoded as a tunnel.
+pub const GENEVE_PORT: u16 = 6081;
+/// UDP port of Teredo (RFC 4380), decoded as a tunnel.
+pub const TEREDO_PORT: u16 = 3544;
 /// Counters of what the decoder saw.
 #[derive(Clone, Debug, Default)]
 pub struct DecodeStats {

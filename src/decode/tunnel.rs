@@ -2,11 +2,8 @@
 //! Ethernet bridging and ERSPAN types II and III), VXLAN, GENEVE and Teredo,
 //! nested at most [`MAX_TUNNEL_DEPTH`] deep.
 
-use super::{link, Decoder, Emit, ErrorKind};
+use super::{link, Decoder, Emit, ErrorKind, GENEVE_PORT, TEREDO_PORT, VXLAN_PORT};
 
-const VXLAN_PORT: u16 = 4789;
-const GENEVE_PORT: u16 = 6081;
-const TEREDO_PORT: u16 = 3544;
 /// Tunnels nested deeper than this are counted as [`ErrorKind::TunnelTooDeep`].
 const MAX_TUNNEL_DEPTH: u8 = 4;
 

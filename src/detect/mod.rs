@@ -85,6 +85,20 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in the order of the README's table.
+    pub const ALL: [Kind; 10] = [
+        Self::Burst,
+        Self::Quiet,
+        Self::Resumed,
+        Self::Concentration,
+        Self::NewQuerier,
+        Self::NewName,
+        Self::FirstSeen,
+        Self::Periodic,
+        Self::RcodeChange,
+        Self::AnswerChange,
+    ];
+
     /// The name used in alerts and configuration.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -67,6 +67,9 @@ pub struct WriterStats {
     pub pending_batches: u64,
     /// Approximate bytes of those batches.
     pub pending_bytes: u64,
+    /// Wall-clock time (µs since the epoch) of the last successful commit,
+    /// or of the writer's start until the first.
+    pub last_commit_unix_us: i64,
 }
 
 /// Handle to the writer thread.
@@ -160,6 +163,7 @@ impl Worker {
                     s.commits += 1;
                     s.lookups += batch.lookups.len() as u64;
                     s.commit_us_total += us;
+                    s.last_commit_unix_us = crate::time::wall_clock_us();
                     s.max_batch = s.max_batch.max(batch.lookups.len() as u64);
                 }
                 Err(e) => {
@@ -248,7 +252,10 @@ impl Writer {
     ) -> Result<Self, WriterError> {
         let (tx, rx) = sync_channel::<Batch>(4);
         let error = Arc::new(Mutex::new(None));
-        let stats = Arc::new(Mutex::new(WriterStats::default()));
+        let stats = Arc::new(Mutex::new(WriterStats {
+            last_commit_unix_us: crate::time::wall_clock_us(),
+            ..WriterStats::default()
+        }));
         if keep_going {
             sink.set_lock_wait(LOCK_WAIT);
         }

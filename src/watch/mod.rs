@@ -219,6 +219,30 @@ impl Watchlist {
                 "domain names may not contain spaces or '*' except a leading '*.'",
             ));
         }
+        // Host names (RFC 952/1123: letters, digits, inner hyphens) plus
+        // '_' for the service labels people watch (_dmarc, _tcp); Unicode
+        // was IDN-encoded above, so anything else is a typo.
+        let ldh = |l: &str| {
+            l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if !name.split('.').all(ldh) {
+            return Err(err(
+                "not a host name (letters, digits, inner '-' and '_' only; Unicode names are IDN-encoded)",
+            ));
+        }
+        // No top-level domain is all digits: this is a mistyped address.
+        if name
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(err(
+                "not an IP address (a part is over 255?) and not a domain name (all-digit last label)",
+            ));
+        }
         let rule = self.names.entry(name.into_bytes().into()).or_default();
         if !below_only {
             rule.itself.get_or_insert(id);
@@ -431,11 +455,38 @@ mod tests {
         assert_eq!(reverse_name_addr("029.133.216.66.in-addr.arpa"), None);
     }
 
+    #[test]
+    fn mistyped_addresses_and_non_host_names_are_refused() {
+        for bad in [
+            "300.1.1.1",
+            "1.2.3",
+            "-a.example",
+            "a-.example",
+            "a!b.example",
+            "a b.example",
+        ] {
+            assert!(Watchlist::new([bad]).is_err(), "{bad} accepted");
+        }
+        for good in [
+            "_dmarc.example.com",
+            "xn--bcher-kva.de",
+            "bücher.de",
+            "1.2.3.4",
+            "a-b.example",
+            "3com.com",
+        ] {
+            assert!(Watchlist::new([good]).is_ok(), "{good} refused");
+        }
+    }
+
     proptest! {
         #[test]
-        fn label_boundary_and_case(labels in proptest::collection::vec("[a-z0-9]{1,8}", 1..5),
+        fn label_boundary_and_case(labels in proptest::collection::vec("[a-z0-9]{1,8}", 0..4),
+                                   tld in "[a-z][a-z0-9]{0,7}",
                                    prefix in "[a-z0-9]{1,5}", upper in any::<bool>()) {
-            let zone = labels.join(".");
+            // No top-level domain is all digits (such entries are refused
+            // as mistyped addresses).
+            let zone = labels.iter().chain([&tld]).cloned().collect::<Vec<_>>().join(".");
             let l = Watchlist::new([zone.as_str()]).unwrap();
             let sub = format!("{prefix}.{zone}");
             let glued = format!("{prefix}{zone}");
