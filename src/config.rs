@@ -718,7 +718,7 @@ impl Config {
                 .is_ok_and(|k| std::fs::symlink_metadata(k).is_ok())
         {
             crate::privacy::CryptoPan::from_key_file(&r.privacy.key_file)
-                .map_err(|e| self.invalid("privacy.key_file", e))?;
+                .map_err(|e| self.invalid("privacy.key_file", e.to_string()))?;
         }
         if !r.run.user.is_empty() {
             crate::privileges::lookup(&r.run.user)

@@ -9,7 +9,7 @@
 //! be inverted only by brute force over candidate addresses.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::Aes128;
@@ -35,23 +35,65 @@ pub const MAX_KEY_FILE: u64 = 4096;
 /// (`LoadCredential=NAME:/path` in the unit).
 pub const CREDENTIAL_PREFIX: &str = "credential:";
 
+/// Why the pseudonymisation key could not be had; every variant names
+/// the file.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// `credential:` followed by nothing or by a path.
+    #[error("{}: not a credential name", path.display())]
+    NotCredential {
+        /// The configured `key_file`.
+        path: PathBuf,
+    },
+    /// `credential:NAME` outside a unit that provides credentials.
+    #[error("{}: CREDENTIALS_DIRECTORY is not set (LoadCredential={name}:... in the unit provides it)", path.display())]
+    NoCredentials {
+        /// The configured `key_file`.
+        path: PathBuf,
+        /// The credential's name.
+        name: String,
+    },
+    /// The file could not be read.
+    #[error("{}: cannot read key: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a regular file, or too large to be a key.
+    #[error("{}: a key file must be a regular file of at most {MAX_KEY_FILE} bytes", path.display())]
+    NotKeyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Neither 64 hex digits nor 32 bytes.
+    #[error("{}: the key must be 64 hex digits or 32 bytes", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
 /// Where the key is: `credential:NAME` is `$CREDENTIALS_DIRECTORY/NAME`
 /// (systemd's `LoadCredential=`), anything else the path itself.
-pub fn key_path(path: &Path) -> Result<std::path::PathBuf, String> {
+pub fn key_path(path: &Path) -> Result<PathBuf, KeyError> {
     match path
         .to_str()
         .and_then(|p| p.strip_prefix(CREDENTIAL_PREFIX))
     {
         Some(name) => {
             if name.is_empty() || name.contains('/') {
-                return Err(format!("{}: not a credential name", path.display()));
+                return Err(KeyError::NotCredential {
+                    path: path.to_path_buf(),
+                });
             }
             match std::env::var_os("CREDENTIALS_DIRECTORY") {
                 Some(dir) => Ok(Path::new(&dir).join(name)),
-                None => Err(format!(
-                    "{}: CREDENTIALS_DIRECTORY is not set (LoadCredential={name}:... in the unit provides it)",
-                    path.display()
-                )),
+                None => Err(KeyError::NoCredentials {
+                    path: path.to_path_buf(),
+                    name: name.to_string(),
+                }),
             }
         }
         None => Ok(path.to_path_buf()),
@@ -60,25 +102,25 @@ pub fn key_path(path: &Path) -> Result<std::path::PathBuf, String> {
 
 /// Reads a key file: a regular file of at most [`MAX_KEY_FILE`] bytes
 /// (never a device or FIFO, which could block or never end).
-pub fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
+pub fn read_key_file(path: &Path) -> Result<Vec<u8>, KeyError> {
     use std::io::Read;
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("{}: cannot read key: {e}", path.display()))?;
+    let read = |source| KeyError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_key = || KeyError::NotKeyFile {
+        path: path.to_path_buf(),
+    };
+    let meta = std::fs::metadata(path).map_err(read)?;
     if !meta.is_file() || meta.len() > MAX_KEY_FILE {
-        return Err(format!(
-            "{}: a key file must be a regular file of at most {MAX_KEY_FILE} bytes",
-            path.display()
-        ));
+        return Err(not_key());
     }
     let mut raw = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_KEY_FILE + 1).read_to_end(&mut raw))
-        .map_err(|e| format!("{}: cannot read key: {e}", path.display()))?;
+        .map_err(read)?;
     if raw.len() as u64 > MAX_KEY_FILE {
-        return Err(format!(
-            "{}: a key file must be at most {MAX_KEY_FILE} bytes",
-            path.display()
-        ));
+        return Err(not_key());
     }
     Ok(raw)
 }
@@ -100,21 +142,24 @@ impl CryptoPan {
     }
 
     /// Reads a key file: 64 hex digits (whitespace ignored) or 32 raw bytes.
-    pub fn from_key_file(path: &Path) -> Result<Self, String> {
+    pub fn from_key_file(path: &Path) -> Result<Self, KeyError> {
         let raw = read_key_file(&key_path(path)?)?;
         let text: String = String::from_utf8_lossy(&raw).split_whitespace().collect();
         let mut key = [0u8; 32];
         if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
             for (i, k) in key.iter_mut().enumerate() {
-                *k = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+                *k = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| {
+                    KeyError::Malformed {
+                        path: path.to_path_buf(),
+                    }
+                })?;
             }
         } else if raw.len() == 32 {
             key.copy_from_slice(&raw);
         } else {
-            return Err(format!(
-                "{}: the key must be 64 hex digits or 32 bytes",
-                path.display()
-            ));
+            return Err(KeyError::Malformed {
+                path: path.to_path_buf(),
+            });
         }
         Ok(Self::new(&key))
     }

@@ -9,7 +9,43 @@ pub mod jsonl;
 
 pub use jsonl::{AlertLog, AlertLogStats};
 
+use std::path::PathBuf;
+
 use crate::model::Alert;
+
+/// What an alert sink could not do. Alerts are always in the database as
+/// well; these errors say what is missing from the sink's own output.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertSinkError {
+    /// The output file could not be reopened (SIGHUP after a rotation).
+    #[error("reopening alert log {}: {source}", path.display())]
+    Reopen {
+        /// The alert log.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// At the end of the run, queued alerts could not be written.
+    #[error("alert log {}: {pending} alerts could not be written ({source}); {dropped} were dropped from the log earlier; all alerts are in the database", path.display())]
+    Unwritten {
+        /// The alert log.
+        path: PathBuf,
+        /// Alerts still queued.
+        pending: u64,
+        /// Alerts dropped earlier while the log failed.
+        dropped: u64,
+        /// Why the last write failed.
+        source: std::io::Error,
+    },
+    /// Alerts were dropped from the log while it failed.
+    #[error("alert log {}: {dropped} alerts were dropped from the log while it failed; all alerts are in the database", path.display())]
+    Dropped {
+        /// The alert log.
+        path: PathBuf,
+        /// How many.
+        dropped: u64,
+    },
+}
 
 /// A destination for alerts besides the store. A sink never blocks the
 /// store: it keeps what it could not write for a later retry, or drops and
@@ -20,7 +56,7 @@ pub trait AlertSink: Send + std::fmt::Debug {
     /// Retries what failed earlier (called on every tick).
     fn retry(&mut self) {}
     /// Reopens output files (SIGHUP, for logrotate).
-    fn reopen(&mut self) -> Result<(), String> {
+    fn reopen(&mut self) -> Result<(), AlertSinkError> {
         Ok(())
     }
     /// Counters for metrics (`None` when the sink keeps none).
@@ -28,7 +64,7 @@ pub trait AlertSink: Send + std::fmt::Debug {
         None
     }
     /// End of run: writes what is queued; an error says what was lost.
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), AlertSinkError> {
         Ok(())
     }
 }
@@ -56,31 +92,33 @@ impl AlertSink for AlertLog {
         let _ = AlertLog::retry(self);
     }
 
-    fn reopen(&mut self) -> Result<(), String> {
-        AlertLog::reopen(self)
-            .map_err(|e| format!("reopening alert log {}: {e}", self.path().display()))
+    fn reopen(&mut self) -> Result<(), AlertSinkError> {
+        AlertLog::reopen(self).map_err(|source| AlertSinkError::Reopen {
+            path: self.path().to_path_buf(),
+            source,
+        })
     }
 
     fn stats(&self) -> Option<AlertLogStats> {
         Some(AlertLog::stats(self))
     }
 
-    fn finish(&mut self) -> Result<(), String> {
-        if let Err(e) = self.flush() {
+    fn finish(&mut self) -> Result<(), AlertSinkError> {
+        if let Err(source) = self.flush() {
             let st = AlertLog::stats(self);
-            return Err(format!(
-                "alert log {}: {} alerts could not be written ({e}); {} were dropped from the log earlier; all alerts are in the database",
-                self.path().display(),
-                st.pending,
-                st.dropped
-            ));
+            return Err(AlertSinkError::Unwritten {
+                path: self.path().to_path_buf(),
+                pending: st.pending,
+                dropped: st.dropped,
+                source,
+            });
         }
         let dropped = AlertLog::stats(self).dropped;
         if dropped > 0 {
-            return Err(format!(
-                "alert log {}: {dropped} alerts were dropped from the log while it failed; all alerts are in the database",
-                self.path().display()
-            ));
+            return Err(AlertSinkError::Dropped {
+                path: self.path().to_path_buf(),
+                dropped,
+            });
         }
         Ok(())
     }

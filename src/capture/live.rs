@@ -37,19 +37,17 @@ pub fn default_filter(ports: &[u16]) -> String {
 
 /// Compiles `filter` as libpcap would for an Ethernet interface, without
 /// opening one (for `check-config`); the error is libpcap's message.
-pub fn check_filter(filter: &str) -> Result<(), String> {
-    let dead = Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| e.to_string())?;
-    dead.compile(filter, true)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+pub fn check_filter(filter: &str) -> Result<(), pcap::Error> {
+    Capture::dead(pcap::Linktype::ETHERNET)?.compile(filter, true)?;
+    Ok(())
 }
 
 /// Whether libpcap knows an interface of this name (`any` included).
-pub fn interface_exists(name: &str) -> Result<bool, String> {
+pub fn interface_exists(name: &str) -> Result<bool, pcap::Error> {
     if name == "any" {
         return Ok(true);
     }
-    let devices = pcap::Device::list().map_err(|e| e.to_string())?;
+    let devices = pcap::Device::list()?;
     Ok(devices.iter().any(|d| d.name == name))
 }
 
@@ -216,6 +214,6 @@ mod filter_tests {
     #[test]
     fn a_bad_filter_is_reported_with_libpcaps_reason() {
         let e = check_filter("udp and and").unwrap_err();
-        assert!(e.contains("syntax error"), "{e}");
+        assert!(e.to_string().contains("syntax error"), "{e}");
     }
 }

@@ -65,6 +65,9 @@ pub enum DaemonError {
     /// The driver failed.
     #[error(transparent)]
     Driver(#[from] DriverError),
+    /// The shared setup (config, watch list, store) failed at run time.
+    #[error("{}", .0.message())]
+    Setup(ExitError),
     /// A thread, the runtime or a signal handler could not be started.
     #[error("cannot start {what}: {source}")]
     Start {
@@ -90,6 +93,7 @@ impl From<DaemonError> for ExitError {
     fn from(e: DaemonError) -> Self {
         match e {
             DaemonError::Usage(m) => Self::Usage(m),
+            DaemonError::Setup(e) => e,
             e => Self::Runtime(e.to_string()),
         }
     }
@@ -99,7 +103,7 @@ impl From<ExitError> for DaemonError {
     fn from(e: ExitError) -> Self {
         match e {
             ExitError::Usage(m) => Self::Usage(m),
-            ExitError::Runtime(m) => Self::Driver(DriverError::AlertSink(m)),
+            e @ ExitError::Runtime(_) => Self::Setup(e),
         }
     }
 }

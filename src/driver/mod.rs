@@ -42,11 +42,11 @@ pub enum DriverError {
         source: std::io::Error,
     },
     /// The pseudonymisation key could not be read.
-    #[error("{0}")]
-    Privacy(String),
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::KeyError),
     /// An alert sink lost alerts (they are all in the database).
-    #[error("{0}")]
-    AlertSink(String),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    AlertSink(Vec<crate::alert::AlertSinkError>),
 }
 
 /// Inputs fed between two ticks by default.
@@ -472,7 +472,7 @@ impl Runner {
             counters.alert_log = st;
         }
         if !lost.is_empty() {
-            return Err(DriverError::AlertSink(lost.join("; ")));
+            return Err(DriverError::AlertSink(lost));
         }
         Ok((counters, std::mem::take(&mut self.collected)))
     }
