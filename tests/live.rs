@@ -703,3 +703,104 @@ fn metrics_are_complete_from_the_first_scrape_and_count_reloads() {
     );
     d.stop();
 }
+
+/// The daemon into ClickHouse and SQLite at once (issue 12): every lookup
+/// captured live on lo reaches the fleet store exactly once, under this
+/// sensor's name, with the same fields as in SQLite; and the
+/// ClickHouse metrics count what was shipped. Needs the server `.ci/run`
+/// starts (`DNSWATCH_CLICKHOUSE_URL`).
+#[test]
+fn live_capture_ships_every_lookup_to_clickhouse() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    must_be_root();
+    let url = std::env::var("DNSWATCH_CLICKHOUSE_URL")
+        .expect("DNSWATCH_CLICKHOUSE_URL (a ClickHouse server; .ci/run starts one)");
+    let dir = tempfile::tempdir().unwrap();
+    let _nsd = start_nsd(dir.path());
+    let db = dir.path().join("live.db");
+    let mport = free_port();
+    let chdb = format!("live_{}_{}", std::process::id(), mport);
+    let cfg = dir.path().join("d.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[metrics]\nlisten = \"127.0.0.1:{mport}\"\n[storage]\ncommit_interval_ms = 200\n\
+             [storage.clickhouse]\ndatabase = \"{chdb}\"\nflush_interval_ms = 200\n"
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&[
+        "-i",
+        "lo",
+        "--port",
+        PORT,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--watch",
+        "lab.example",
+        "--clickhouse",
+        &url,
+        "--sensor",
+        "resolver-7",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    let queries: &[&[&str]] = &[
+        &["@127.0.0.1", "mail1.lab.example", "A"],
+        &["@127.0.0.1", "+tcp", "mail1.lab.example", "A"],
+        &["@::1", "host1.lab.example", "AAAA"],
+        &["@127.0.0.1", "nothere.lab.example", "A"],
+    ];
+    for q in queries {
+        dig(q);
+    }
+    // Shipped while running, not only at the stop.
+    let t = Instant::now();
+    loop {
+        let m = metrics(mport);
+        if m.lines()
+            .any(|l| l == format!("dnswatch_clickhouse_lookups_sent_total {}", queries.len()))
+        {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "lookups not shipped to ClickHouse while running:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = d.stop();
+    assert!(log.contains("stopped; everything committed"), "{log}");
+
+    let sqlite = lookups(&db, &[]);
+    assert_eq!(sqlite.len(), queries.len(), "{sqlite:#?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
+        .args(["lookups", "--format", "json", "--clickhouse", &url])
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fleet: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(shape(&fleet), shape(&sqlite), "{fleet:#?}");
+    assert!(
+        fleet.iter().all(|l| l["sensor"] == "resolver-7"),
+        "{fleet:#?}"
+    );
+    let _ = Command::new("curl")
+        .args([
+            "-s",
+            "--data-binary",
+            &format!("DROP DATABASE {chdb}"),
+            &url,
+        ])
+        .output();
+}

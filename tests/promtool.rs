@@ -44,7 +44,10 @@ fn rendered() -> String {
         reloads: Arc::new(ReloadStats::started()),
         queue_capacity: 65_536,
     };
-    render(&Counters::default(), &info, &ProcessStats::read())
+    let mut text = render(&Counters::default(), &info, &ProcessStats::read());
+    // With a ClickHouse store, the daemon appends the shipper's counters.
+    text.push_str(&dnswatch::store::clickhouse::Stats::default().prometheus());
+    text
 }
 
 #[test]
@@ -61,6 +64,8 @@ fn promtool_check_metrics_is_clean() {
         "process_cpu_seconds_total ",
         "process_resident_memory_bytes ",
         "process_open_fds ",
+        "dnswatch_clickhouse_insert_seconds_total ",
+        "dnswatch_clickhouse_spool_bytes ",
     ] {
         assert!(text.contains(name), "{name} missing from\n{text}");
     }

@@ -246,8 +246,8 @@ impl Stats {
     }
 
     /// (metric name, help, value) for the Prometheus page.
-    pub fn metrics(&self) -> Vec<(&'static str, &'static str, u64)> {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    pub fn metrics(&self) -> Vec<(&'static str, &'static str, f64)> {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
         vec![
             (
                 "dnswatch_clickhouse_rows_sent_total",
@@ -270,9 +270,9 @@ impl Stats {
                 g(&self.inserts),
             ),
             (
-                "dnswatch_clickhouse_insert_microseconds_total",
-                "Sum of insert latencies in microseconds.",
-                g(&self.insert_us_total),
+                "dnswatch_clickhouse_insert_seconds_total",
+                "Time spent in inserts ClickHouse confirmed, in seconds.",
+                g(&self.insert_us_total) / 1e6,
             ),
             (
                 "dnswatch_clickhouse_failures_total",
