@@ -39,6 +39,32 @@ start() {
   for port in "$@"; do
     shards+="      <shard><replica><host>127.0.0.1</host><port>$port</port></replica></shard>"$'\n'
   done
+  # HTTPS as well when CLICKHOUSE_HTTPS_PORT is set: a throw-away CA and a
+  # server certificate for 127.0.0.1 under DIR/tls (the CA is DIR/tls/ca.pem,
+  # for clients' tls_ca_file).
+  local https=""
+  if [[ -n ${CLICKHOUSE_HTTPS_PORT:-} ]]; then
+    mkdir -p "$dir/tls"
+    (
+      cd "$dir/tls"
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=dnswatch test CA" \
+        -keyout ca.key -out ca.pem 2>/dev/null
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout server.key -out server.csr 2>/dev/null
+      printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext.cnf
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile ext.cnf -out server.pem 2>/dev/null
+    )
+    https="  <https_port>$CLICKHOUSE_HTTPS_PORT</https_port>
+  <openSSL><server>
+    <certificateFile>$dir/tls/server.pem</certificateFile>
+    <privateKeyFile>$dir/tls/server.key</privateKeyFile>
+    <verificationMode>none</verificationMode>
+    <cacheSessions>true</cacheSessions>
+    <disableProtocols>sslv2,sslv3</disableProtocols>
+    <preferServerCiphers>true</preferServerCiphers>
+  </server></openSSL>"
+  fi
   cat >"$dir/config.xml" <<EOF
 <?xml version="1.0"?>
 <yandex>
@@ -50,6 +76,7 @@ start() {
     <count>2</count>
   </logger>
   <http_port>$http</http_port>
+$https
   <tcp_port>$tcp</tcp_port>
   <interserver_http_port>$inter</interserver_http_port>
   <interserver_http_host>127.0.0.1</interserver_http_host>

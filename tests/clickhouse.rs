@@ -1,6 +1,8 @@
 //! The ClickHouse store against real servers: `.ci/run` starts two
 //! (scripts/clickhouse-server.sh) and exports `DNSWATCH_CLICKHOUSE_URL` and
-//! `DNSWATCH_CLICKHOUSE_URL2`; without them these tests fail. Each test
+//! `DNSWATCH_CLICKHOUSE_URL2` (and the first server's HTTPS port and CA as
+//! `DNSWATCH_CLICKHOUSE_HTTPS_URL`, `DNSWATCH_CLICKHOUSE_CA`); without them
+//! these tests fail. Each test
 //! writes its own database; the tests that stop a server start their own.
 
 mod support;
@@ -956,5 +958,46 @@ fn retention_drops_old_days_of_lookups_only() {
             &format!("SELECT sum(count) FROM {db}.querier_summary")
         ),
         8
+    );
+}
+
+/// TLS to ClickHouse's HTTPS port: `.ci/run` gives server A an HTTPS port
+/// with a throw-away CA (`DNSWATCH_CLICKHOUSE_HTTPS_URL`,
+/// `DNSWATCH_CLICKHOUSE_CA`). With the CA every row arrives (as many as over
+/// plain HTTP); without it the server is refused (rustls verifies), with a
+/// clear error and no panic; `tls_skip_verify` accepts it.
+#[test]
+fn tls_with_the_servers_ca_delivers_everything_and_without_it_is_refused() {
+    let https = env_url("DNSWATCH_CLICKHOUSE_HTTPS_URL");
+    let ca = env_url("DNSWATCH_CLICKHOUSE_CA");
+    let plain_db = unique("plain");
+    let (ok, err) = replay_err(&url(), "", &plain_db);
+    assert!(ok, "{err}");
+    let plain = count(&url(), &format!("SELECT count() FROM {plain_db}.lookups"));
+    assert!(plain > 0);
+
+    let tls_db = unique("tls");
+    let (ok, err) = replay_err(&https, &format!("tls_ca_file = \"{ca}\"\n"), &tls_db);
+    assert!(ok, "{err}");
+    assert_eq!(
+        count(&url(), &format!("SELECT count() FROM {tls_db}.lookups")),
+        plain
+    );
+
+    let (ok, err) = replay_err(&https, "drain_timeout_s = 1\n", &unique("untrusted"));
+    assert!(!ok, "a server signed by an unknown CA was accepted");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert!(
+        err.contains(&https.trim_end_matches('/').to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let skip_db = unique("skip");
+    let (ok, err) = replay_err(&https, "tls_skip_verify = true\n", &skip_db);
+    assert!(ok, "{err}");
+    assert_eq!(
+        count(&url(), &format!("SELECT count() FROM {skip_db}.lookups")),
+        plain
     );
 }
