@@ -70,6 +70,7 @@ pub fn message(msg: &[u8]) -> Result<Message, WireError> {
         qclass: peek.qclass,
         answers: Vec::new(),
         ecs: None,
+        bailiwick: String::new(),
         complete: true,
     };
     let mut decoder = BinDecoder::new(msg);
@@ -111,6 +112,11 @@ pub fn message(msg: &[u8]) -> Result<Message, WireError> {
                     ttl: record.ttl,
                     data: rdata_text(&record.data),
                 }),
+                1 if out.bailiwick.is_empty()
+                    && matches!(record.record_type(), RecordType::SOA | RecordType::NS) =>
+                {
+                    out.bailiwick = name_text(&record.name, &mut scratch);
+                }
                 2 => {
                     if let RData::OPT(opt) = &record.data {
                         // Extended rcode: upper 8 bits live in the TTL field.
