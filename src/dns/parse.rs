@@ -173,6 +173,24 @@ mod tests {
         assert_eq!(m.rcode, 16);
     }
 
+    /// The authority section's NS owner is the bailiwick; without an
+    /// authority section it stays empty.
+    #[test]
+    fn bailiwick_from_the_authority_section() {
+        let mut m = vec![0, 7, 0x81, 0x80, 0, 1, 0, 1, 0, 1, 0, 0];
+        m.extend_from_slice(b"\x01a\x07example\x00\x00\x01\x00\x01");
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        // example. NS ns.example. (owner: a pointer to "example" at 14)
+        m.extend_from_slice(&[
+            0xc0, 14, 0, 2, 0, 1, 0, 0, 0, 60, 0, 5, 2, b'n', b's', 0xc0, 14,
+        ]);
+        let msg = message(&m).unwrap();
+        assert!(msg.complete);
+        assert_eq!(msg.answers.len(), 1);
+        assert_eq!(msg.bailiwick, "example");
+        assert_eq!(message(&response_with_a()).unwrap().bailiwick, "");
+    }
+
     /// Every DNS payload of the real-capture corpus.
     fn corpus_payloads() -> Vec<Vec<u8>> {
         use crate::capture::{file::FileSource, PacketSource};

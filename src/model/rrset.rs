@@ -200,9 +200,9 @@ mod tests {
         let mut g = RrsetAggregator::default();
         let x = a("mail1.example", "A", "192.0.2.7");
         g.add(20, &[x.clone(), x.clone()], "", "s1");
-        g.add(10, &[x.clone()], "", "s1");
-        g.add(30, &[x.clone()], "", "s2");
-        g.add(40, &[x.clone()], "example", "s1");
+        g.add(10, std::slice::from_ref(&x), "", "s1");
+        g.add(30, std::slice::from_ref(&x), "", "s2");
+        g.add(40, std::slice::from_ref(&x), "example", "s1");
         assert_eq!(g.len(), 3);
         let mut rows = g.take();
         assert!(g.is_empty());
