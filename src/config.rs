@@ -1222,6 +1222,11 @@ mod tests {
                 2,
             ),
             (
+                "[storage]\n\npdns = \"everything\"\n",
+                "storage.pdns",
+                3,
+            ),
+            (
                 "[storage.clickhouse]\ntls_cert_file = \"c.pem\"\n",
                 "storage.clickhouse.tls_cert_file",
                 2,
