@@ -1221,11 +1221,7 @@ mod tests {
                 "storage.clickhouse.record",
                 2,
             ),
-            (
-                "[storage]\n\npdns = \"everything\"\n",
-                "storage.pdns",
-                3,
-            ),
+            ("[storage]\n\npdns = \"everything\"\n", "storage.pdns", 3),
             (
                 "[storage.clickhouse]\ntls_cert_file = \"c.pem\"\n",
                 "storage.clickhouse.tls_cert_file",
