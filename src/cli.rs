@@ -429,10 +429,11 @@ pub struct ReportArgs {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Delete lookups older than the retention period, and the per-querier
-    /// and per-name summaries last seen before it (counters, alerts and
-    /// detector state are kept).
+    /// and per-name summaries and passive-DNS rrsets last seen before it
+    /// (counters, alerts and detector state are kept).
     Prune(PruneArgs),
-    /// Row counts, time span and size of the database.
+    /// Row counts, time span and size of the database, with the bytes of
+    /// each table (its pages and its indexes').
     Stats(DbStatsArgs),
 }
 

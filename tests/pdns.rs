@@ -362,6 +362,57 @@ fn scope_all_records_unwatched_answers_and_off_records_none() {
     );
 }
 
+/// `db stats` reports the rrset table; `db prune` deletes rrsets last seen
+/// before the horizon.
+#[test]
+fn db_stats_and_prune_cover_the_rrset_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("one.pcap");
+    let q = Ipv4Addr::new(198, 51, 100, 10);
+    write_pcap(
+        &pcap,
+        &[
+            Event::a(T0, q, "a.example", Some(Ipv4Addr::new(192, 0, 2, 1))),
+            Event::a(T0 + 1000, q, "b.example", Some(Ipv4Addr::new(192, 0, 2, 2))),
+        ],
+    )
+    .unwrap();
+    let db = tmp.path().join("s.db");
+    let db = db.to_str().unwrap();
+    dnswatch(&[
+        "replay",
+        "--no-progress",
+        "--db",
+        db,
+        "--watch",
+        "example",
+        pcap.to_str().unwrap(),
+    ]);
+    let stats = dnswatch(&["db", "stats", "--db", db]);
+    let field = |name: &str| -> i64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name:?} in {stats}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(field("pdns_rrsets rows"), 2);
+    assert!(field("pdns_rrsets bytes") >= 4096, "{stats}");
+    assert!(field("lookups bytes") >= 4096, "{stats}");
+    // 2016 is more than a day ago: everything goes.
+    dnswatch(&["db", "prune", "--db", db, "--older-than-days", "1"]);
+    assert_eq!(dnswatch(&["pdns", "--db", db, "*", "--format", "json"]), "");
+    let stats = dnswatch(&["db", "stats", "--db", db]);
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("pdns_rrsets rows") && l.trim_end().ends_with(" 0")),
+        "{stats}"
+    );
+}
+
 #[test]
 fn a_bad_cidr_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();

@@ -120,8 +120,8 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand report" -s V -l versio
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -l log -d 'Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`); RUST_LOG overrides it' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -s h -l help -d 'Print help'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -s V -l version -d 'Print version'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries last seen before it (counters, alerts and detector state are kept)'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "stats" -d 'Row counts, time span and size of the database'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries and passive-DNS rrsets last seen before it (counters, alerts and detector state are kept)'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "stats" -d 'Row counts, time span and size of the database, with the bytes of each table (its pages and its indexes\')'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from prune" -l db -d 'Database' -r -F
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from prune" -l older-than-days -d 'Delete lookups older than this many days (of wall-clock time; at most 36525)' -r
@@ -135,8 +135,8 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_su
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from stats" -l log -d 'Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`); RUST_LOG overrides it' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from stats" -s h -l help -d 'Print help'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from stats" -s V -l version -d 'Print version'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries last seen before it (counters, alerts and detector state are kept)'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Row counts, time span and size of the database'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries and passive-DNS rrsets last seen before it (counters, alerts and detector state are kept)'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Row counts, time span and size of the database, with the bytes of each table (its pages and its indexes\')'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand detect" -l clickhouse -d 'The fleet\'s ClickHouse store (HTTP URL)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand detect" -l sensor -d 'Only lookups of this sensor (default: every sensor)' -r
@@ -161,5 +161,5 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_s
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "detect" -d 'Run the detectors over the fleet\'s lookups in ClickHouse'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "check-config" -d 'Validate a configuration file and its watch list, then exit'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries last seen before it (counters, alerts and detector state are kept)'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "stats" -d 'Row counts, time span and size of the database'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries and passive-DNS rrsets last seen before it (counters, alerts and detector state are kept)'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "stats" -d 'Row counts, time span and size of the database, with the bytes of each table (its pages and its indexes\')'
