@@ -85,6 +85,24 @@ pub enum Command {
     /// qtype, qclass, flags, rcode, answers[name,type,ttl,data], rtt_us, ecs,
     /// query_seen, answered, source).
     Lookups(LookupsArgs),
+    /// Passive DNS: which records a name had, or which names pointed at an
+    /// address, network or name.
+    ///
+    /// Reads the rrset table (storage.pdns): one row per (name, type, data,
+    /// bailiwick, sensor) with first and last seen and the number of
+    /// responses that carried it. NAME is exact, or `*.zone` for the zone
+    /// and every name under it. --rdata takes an address, a CIDR
+    /// (192.0.2.0/24, 2001:db8::/32), or a name (or `*.zone`) that CNAME,
+    /// DNAME, NS, PTR, MX, SRV, SVCB or HTTPS records point at. Both are
+    /// index lookups. --since/--until keep rrsets seen within the window.
+    ///
+    /// Formats: `table`, `csv` (header row), `json` (the Passive DNS Common
+    /// Output Format, one object per line: rrname, rrtype, rdata,
+    /// time_first, time_last, count, bailiwick, sensor_id, time_first_ms,
+    /// time_last_ms).
+    ///
+    /// Example: dnswatch pdns --db case.db --rdata 192.0.2.7
+    Pdns(PdnsArgs),
     /// List alerts, or follow them as they are raised.
     ///
     /// Reads the alerts table of the database (the same alerts as the
@@ -246,6 +264,36 @@ pub struct LookupsArgs {
     pub fleet: FleetArgs,
 }
 
+/// `pdns`.
+#[derive(Debug, Args)]
+pub struct PdnsArgs {
+    /// Database to read.
+    #[arg(long, value_name = "PATH", default_value = "dnswatch.db")]
+    pub db: PathBuf,
+    /// Owner name, or `*.zone` for the zone and every name under it.
+    #[arg(value_name = "NAME", required_unless_present = "rdata")]
+    pub name: Option<String>,
+    /// Names whose records point here: an address, a CIDR, a name or `*.zone`.
+    #[arg(long, value_name = "ADDRESS|CIDR|NAME")]
+    pub rdata: Option<String>,
+    /// Only rrsets last seen at or after this time (RFC 3339,
+    /// `YYYY-MM-DD[ HH:MM[:SS]]` UTC, or `@unix-seconds`).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only rrsets first seen before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only what this sensor saw.
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+    /// Output format (`json`: Passive DNS Common Output Format lines).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Stop after this many rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
 /// Reading the fleet's ClickHouse store instead of a SQLite database.
 #[derive(Debug, Args, Clone, Default)]
 pub struct FleetArgs {
@@ -381,10 +429,11 @@ pub struct ReportArgs {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Delete lookups older than the retention period, and the per-querier
-    /// and per-name summaries last seen before it (counters, alerts and
-    /// detector state are kept).
+    /// and per-name summaries and passive-DNS rrsets last seen before it
+    /// (counters, alerts and detector state are kept).
     Prune(PruneArgs),
-    /// Row counts, time span and size of the database.
+    /// Row counts, time span and size of the database, with the bytes of
+    /// each table (its pages and its indexes').
     Stats(DbStatsArgs),
 }
 

@@ -174,6 +174,9 @@ pub struct StorageSection {
     /// Permissions (octal) of the files dnswatch creates: database, WAL,
     /// shared memory, alert log.
     pub file_mode: String,
+    /// Passive-DNS rrset store: `watched` (answers of recorded lookups),
+    /// `all` (every answered response) or `off`.
+    pub pdns: String,
     /// `[storage.clickhouse]`: the fleet store (off unless `url` is set).
     pub clickhouse: ClickHouseSection,
 }
@@ -251,6 +254,7 @@ impl Default for StorageSection {
             retention_days: 0,
             max_pending_mb: 128,
             file_mode: "0640".into(),
+            pdns: "watched".into(),
             clickhouse: ClickHouseSection::default(),
         }
     }
@@ -579,6 +583,12 @@ impl Config {
         }
         if r.capture.dns_ports.contains(&0) {
             return Err(self.invalid("capture.dns_ports", "port 0 carries no DNS"));
+        }
+        if crate::model::PdnsScope::parse(&r.storage.pdns).is_none() {
+            return Err(self.invalid(
+                "storage.pdns",
+                format!("{:?}: use \"watched\", \"all\" or \"off\"", r.storage.pdns),
+            ));
         }
         // Ranges: every size below is allocated or multiplied, so a huge
         // value must fail here, not abort the daemon on allocation.
@@ -997,6 +1007,7 @@ impl Config {
             response_timeout_us: s(l.response_timeout_s),
             max_pending: l.max_pending_queries,
             sensor: self.sensor(),
+            pdns: crate::model::PdnsScope::parse(&self.raw.storage.pdns).unwrap_or_default(),
         }
     }
 }
@@ -1210,6 +1221,7 @@ mod tests {
                 "storage.clickhouse.record",
                 2,
             ),
+            ("[storage]\n\npdns = \"everything\"\n", "storage.pdns", 3),
             (
                 "[storage.clickhouse]\ntls_cert_file = \"c.pem\"\n",
                 "storage.clickhouse.tls_cert_file",

@@ -10,7 +10,7 @@ use crate::decode::{Datagram, DecodeConfig, Decoder, ErrorKind, LinkType};
 use crate::dns::pairing::{qname_hash, PairKey, Pairing, PendingQuery, WatchedQuery};
 use crate::dns::wire::{self, NameBuf, WireError};
 use crate::dns::{self, parse, Flags, Message};
-use crate::model::{HourRow, Lookup};
+use crate::model::{HourRow, Lookup, PdnsScope, Rrset, RrsetAggregator};
 use crate::watch::Watchlist;
 
 /// Pipeline settings.
@@ -24,6 +24,8 @@ pub struct PipelineConfig {
     pub max_pending: usize,
     /// Sensor name recorded on every lookup (sources may override it).
     pub sensor: String,
+    /// Which answered responses feed the rrset aggregator (`storage.pdns`).
+    pub pdns: PdnsScope,
 }
 
 impl Default for PipelineConfig {
@@ -33,6 +35,7 @@ impl Default for PipelineConfig {
             response_timeout_us: 5_000_000,
             max_pending: 100_000,
             sensor: String::new(),
+            pdns: PdnsScope::default(),
         }
     }
 }
@@ -102,6 +105,8 @@ struct DnsStage {
     sensor: String,
     stats: DnsStats,
     out: Vec<Lookup>,
+    pdns: PdnsScope,
+    rrsets: RrsetAggregator,
 }
 
 /// Packet in, lookups out.
@@ -129,6 +134,8 @@ impl Pipeline {
                 sensor: cfg.sensor.clone(),
                 stats: DnsStats::default(),
                 out: Vec::new(),
+                pdns: cfg.pdns,
+                rrsets: RrsetAggregator::default(),
             },
             hour: Hour::default(),
             hourly: Vec::new(),
@@ -311,6 +318,16 @@ impl Pipeline {
         std::mem::take(&mut self.stage.out)
     }
 
+    /// Rrsets aggregated since the last call (see [`RrsetAggregator`]).
+    pub fn take_rrsets(&mut self) -> Vec<Rrset> {
+        self.stage.rrsets.take()
+    }
+
+    /// Distinct rrsets waiting for [`Pipeline::take_rrsets`].
+    pub fn rrsets_pending(&self) -> usize {
+        self.stage.rrsets.len()
+    }
+
     /// Hourly counter rows completed since the last call (the current hour
     /// is included when `include_current`).
     pub fn take_hourly(&mut self, include_current: bool) -> Vec<HourRow> {
@@ -474,8 +491,21 @@ impl DnsStage {
             None => hour.rcodes.push((rcode, 1)),
         }
         let (Some(entry), Some(resp)) = (entry, response) else {
+            if self.pdns == PdnsScope::All && h.ancount > 0 {
+                self.unwatched_answers(d, query.as_ref());
+            }
             return;
         };
+        if self.pdns != PdnsScope::Off && !resp.answers.is_empty() {
+            let (ts, source) = query
+                .as_ref()
+                .map_or((d.ts, self.source), |q| (q.ts, q.source.0));
+            let sensor = match self.sources.get(source as usize) {
+                Some(s) => s.sensor.as_str(),
+                None => self.sensor.as_str(),
+            };
+            self.rrsets.add(ts, &resp.answers, &resp.bailiwick, sensor);
+        }
         let mut also: Vec<String> = Vec::new();
         for a in &peek.addrs {
             if let Some(id) = self.watch.match_addr(*a) {
@@ -539,6 +569,24 @@ impl DnsStage {
         };
         self.stats.lookups += 1;
         self.out.push(lookup);
+    }
+
+    /// `storage.pdns = "all"`: a response nothing on the watch list touched
+    /// still feeds the rrset aggregator (decoded here only for that; decode
+    /// errors are not counted twice, so counters do not depend on the scope).
+    fn unwatched_answers(&mut self, d: &Datagram<'_>, query: Option<&PendingQuery>) {
+        let Ok(resp) = parse::message(d.payload) else {
+            return;
+        };
+        if resp.answers.is_empty() {
+            return;
+        }
+        let (ts, source) = query.map_or((d.ts, self.source), |q| (q.ts, q.source.0));
+        let sensor = match self.sources.get(source as usize) {
+            Some(s) => s.sensor.as_str(),
+            None => self.sensor.as_str(),
+        };
+        self.rrsets.add(ts, &resp.answers, &resp.bailiwick, sensor);
     }
 
     fn full(&mut self, payload: &[u8]) -> Message {

@@ -717,6 +717,94 @@ fn a_newer_schema_is_refused() {
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
 
+/// The rrset table (schema version 2): a database made by version 1 is
+/// migrated in place, and after a replay into both stores the ClickHouse
+/// rrsets, aggregated (min/max/sum), equal SQLite's.
+#[test]
+fn rrsets_reach_clickhouse_and_a_version_1_database_is_migrated() {
+    use dnswatch::store::clickhouse::schema;
+    use dnswatch::store::pdns::PdnsQuery;
+    let url = url();
+    let db = unique("pdns");
+    let c = client(&url);
+    // What version 1 made: the six tables and schema_version = 1.
+    c.query(&format!("CREATE DATABASE {db}")).unwrap();
+    c.query(&format!(
+        "CREATE TABLE {db}.schema_version (version UInt32, applied_us Int64) ENGINE = MergeTree ORDER BY version"
+    ))
+    .unwrap();
+    for sql in &schema::migrations(&db, "")[0] {
+        c.query(sql).unwrap();
+    }
+    c.query(&format!("INSERT INTO {db}.schema_version VALUES (1, 0)"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &db, "");
+    let sqlite = dir.path().join("a.db");
+    let mut args: Vec<String> = vec![
+        "--config".into(),
+        cfg.display().to_string(),
+        "--db".into(),
+        sqlite.display().to_string(),
+        "--watch".into(),
+        ".".into(),
+        "--clickhouse".into(),
+        url.clone(),
+        "--sensor".into(),
+        "sensor-p".into(),
+    ];
+    args.extend(fixtures().iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = replay(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        count(
+            &url,
+            &format!("SELECT max(version) FROM {db}.schema_version")
+        ),
+        2
+    );
+    let store = SqliteStore::open_read_only(&sqlite).unwrap();
+    let mut want = Vec::new();
+    store
+        .pdns(
+            &PdnsQuery {
+                name: Some("*".into()),
+                ..PdnsQuery::default()
+            },
+            &mut |r| {
+                want.push(format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.sensor,
+                    r.rrname,
+                    r.rrtype,
+                    r.rdata,
+                    r.bailiwick,
+                    r.time_first_us,
+                    r.time_last_us,
+                    r.count
+                ));
+                true
+            },
+        )
+        .unwrap();
+    want.sort();
+    assert!(want.len() > 10, "only {} rrsets", want.len());
+    let text = c
+        .query(&format!(
+            "SELECT sensor, rrname, rrtype, rdata, bailiwick, min(time_first), max(time_last), sum(count)
+             FROM {db}.pdns_rrsets GROUP BY sensor, rrname, rrtype, rdata, bailiwick FORMAT TabSeparated"
+        ))
+        .unwrap();
+    let mut got: Vec<String> = text.lines().map(str::to_string).collect();
+    got.sort();
+    assert_eq!(got, want);
+}
+
 mod fleet_detect {
     use super::*;
     use std::net::Ipv4Addr;

@@ -34,6 +34,9 @@ _dnswatch() {
             dnswatch,lookups)
                 cmd="dnswatch__subcmd__lookups"
                 ;;
+            dnswatch,pdns)
+                cmd="dnswatch__subcmd__pdns"
+                ;;
             dnswatch,replay)
                 cmd="dnswatch__subcmd__replay"
                 ;;
@@ -79,6 +82,9 @@ _dnswatch() {
             dnswatch__subcmd__help,lookups)
                 cmd="dnswatch__subcmd__help__subcmd__lookups"
                 ;;
+            dnswatch__subcmd__help,pdns)
+                cmd="dnswatch__subcmd__help__subcmd__pdns"
+                ;;
             dnswatch__subcmd__help,replay)
                 cmd="dnswatch__subcmd__help__subcmd__replay"
                 ;;
@@ -101,7 +107,7 @@ _dnswatch() {
 
     case "${cmd}" in
         dnswatch)
-            opts="-h -V --log --help --version replay run lookups alerts report db detect check-config help"
+            opts="-h -V --log --help --version replay run lookups pdns alerts report db detect check-config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -367,7 +373,7 @@ _dnswatch() {
             return 0
             ;;
         dnswatch__subcmd__help)
-            opts="replay run lookups alerts report db detect check-config help"
+            opts="replay run lookups pdns alerts report db detect check-config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -492,6 +498,20 @@ _dnswatch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dnswatch__subcmd__help__subcmd__pdns)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dnswatch__subcmd__help__subcmd__replay)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -582,6 +602,52 @@ _dnswatch() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dnswatch__subcmd__pdns)
+            opts="-h -V --db --rdata --since --until --sensor --format --limit --log --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rdata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sensor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table csv json" -- "${cur}"))
+                    return 0
+                    ;;
+                --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

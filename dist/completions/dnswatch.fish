@@ -30,6 +30,7 @@ complete -c dnswatch -n "__fish_dnswatch_needs_command" -s V -l version -d 'Prin
 complete -c dnswatch -n "__fish_dnswatch_needs_command" -f -a "replay" -d 'Replay capture files into the database'
 complete -c dnswatch -n "__fish_dnswatch_needs_command" -f -a "run" -d 'Capture live on interfaces and record watched lookups (the daemon)'
 complete -c dnswatch -n "__fish_dnswatch_needs_command" -f -a "lookups" -d 'List recorded lookups'
+complete -c dnswatch -n "__fish_dnswatch_needs_command" -f -a "pdns" -d 'Passive DNS: which records a name had, or which names pointed at an address, network or name'
 complete -c dnswatch -n "__fish_dnswatch_needs_command" -f -a "alerts" -d 'List alerts, or follow them as they are raised'
 complete -c dnswatch -n "__fish_dnswatch_needs_command" -f -a "report" -d 'The evidence report for one watched entry'
 complete -c dnswatch -n "__fish_dnswatch_needs_command" -f -a "db" -d 'Database maintenance: `prune` old lookups, `stats` about the contents'
@@ -78,6 +79,18 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l config -d 
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l log -d 'Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`); RUST_LOG overrides it' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -s V -l version -d 'Print version'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l db -d 'Database to read' -r -F
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l rdata -d 'Names whose records point here: an address, a CIDR, a name or `*.zone`' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l since -d 'Only rrsets last seen at or after this time (RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` UTC, or `@unix-seconds`)' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l until -d 'Only rrsets first seen before this time' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l sensor -d 'Only what this sensor saw' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l format -d 'Output format (`json`: Passive DNS Common Output Format lines)' -r -f -a "table\t'Aligned columns'
+csv\t'Comma-separated values with a header'
+json\t'One JSON object per line'"
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l limit -d 'Stop after this many rows' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l log -d 'Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`); RUST_LOG overrides it' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -s V -l version -d 'Print version'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l db -d 'Database to read' -r -F
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l since -d 'Only alerts at or after this time' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l kind -d 'Only alerts of this kind (new_querier, concentration, burst, quiet, resumed, rcode_change, answer_change, new_name, periodic)' -r
@@ -107,8 +120,8 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand report" -s V -l versio
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -l log -d 'Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`); RUST_LOG overrides it' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -s h -l help -d 'Print help'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -s V -l version -d 'Print version'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries last seen before it (counters, alerts and detector state are kept)'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "stats" -d 'Row counts, time span and size of the database'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries and passive-DNS rrsets last seen before it (counters, alerts and detector state are kept)'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "stats" -d 'Row counts, time span and size of the database, with the bytes of each table (its pages and its indexes\')'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and not __fish_seen_subcommand_from prune stats help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from prune" -l db -d 'Database' -r -F
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from prune" -l older-than-days -d 'Delete lookups older than this many days (of wall-clock time; at most 36525)' -r
@@ -122,8 +135,8 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_su
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from stats" -l log -d 'Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`); RUST_LOG overrides it' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from stats" -s h -l help -d 'Print help'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from stats" -s V -l version -d 'Print version'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries last seen before it (counters, alerts and detector state are kept)'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Row counts, time span and size of the database'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries and passive-DNS rrsets last seen before it (counters, alerts and detector state are kept)'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Row counts, time span and size of the database, with the bytes of each table (its pages and its indexes\')'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand detect" -l clickhouse -d 'The fleet\'s ClickHouse store (HTTP URL)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand detect" -l sensor -d 'Only lookups of this sensor (default: every sensor)' -r
@@ -138,14 +151,15 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand check-config" -s c -l 
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand check-config" -l log -d 'Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`); RUST_LOG overrides it' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand check-config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand check-config" -s V -l version -d 'Print version'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups alerts report db detect check-config help" -f -a "replay" -d 'Replay capture files into the database'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups alerts report db detect check-config help" -f -a "run" -d 'Capture live on interfaces and record watched lookups (the daemon)'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups alerts report db detect check-config help" -f -a "lookups" -d 'List recorded lookups'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups alerts report db detect check-config help" -f -a "alerts" -d 'List alerts, or follow them as they are raised'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups alerts report db detect check-config help" -f -a "report" -d 'The evidence report for one watched entry'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups alerts report db detect check-config help" -f -a "db" -d 'Database maintenance: `prune` old lookups, `stats` about the contents'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups alerts report db detect check-config help" -f -a "detect" -d 'Run the detectors over the fleet\'s lookups in ClickHouse'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups alerts report db detect check-config help" -f -a "check-config" -d 'Validate a configuration file and its watch list, then exit'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups alerts report db detect check-config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries last seen before it (counters, alerts and detector state are kept)'
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "stats" -d 'Row counts, time span and size of the database'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "replay" -d 'Replay capture files into the database'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "run" -d 'Capture live on interfaces and record watched lookups (the daemon)'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "lookups" -d 'List recorded lookups'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "pdns" -d 'Passive DNS: which records a name had, or which names pointed at an address, network or name'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "alerts" -d 'List alerts, or follow them as they are raised'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "report" -d 'The evidence report for one watched entry'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "db" -d 'Database maintenance: `prune` old lookups, `stats` about the contents'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "detect" -d 'Run the detectors over the fleet\'s lookups in ClickHouse'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "check-config" -d 'Validate a configuration file and its watch list, then exit'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and not __fish_seen_subcommand_from replay run lookups pdns alerts report db detect check-config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "prune" -d 'Delete lookups older than the retention period, and the per-querier and per-name summaries and passive-DNS rrsets last seen before it (counters, alerts and detector state are kept)'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "stats" -d 'Row counts, time span and size of the database, with the bytes of each table (its pages and its indexes\')'

@@ -7,7 +7,7 @@ use crate::cli::{Format, LookupsArgs};
 use crate::store::sqlite::{LookupFilter, SqliteStore};
 use crate::time;
 
-fn parse_time(flag: &str, value: &Option<String>) -> Result<Option<i64>, ExitError> {
+pub(super) fn parse_time(flag: &str, value: &Option<String>) -> Result<Option<i64>, ExitError> {
     match value {
         None => Ok(None),
         Some(v) => time::parse(v).map(Some).ok_or_else(|| {
@@ -18,7 +18,7 @@ fn parse_time(flag: &str, value: &Option<String>) -> Result<Option<i64>, ExitErr
     }
 }
 
-fn csv_field(s: &str) -> String {
+pub(super) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -4,6 +4,7 @@ mod alerts;
 mod db;
 mod fleet;
 mod lookups;
+mod pdns;
 mod replay;
 mod report;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<(), ExitError> {
         Command::Replay(args) => replay::replay(args),
         Command::Run(args) => crate::daemon::run(args).map_err(ExitError::from),
         Command::Lookups(args) => lookups::lookups(args),
+        Command::Pdns(args) => pdns::pdns(args),
         Command::Alerts(args) => alerts::alerts(args),
         Command::Report(args) => report::report(args),
         Command::Db(cmd) => db::db(cmd),

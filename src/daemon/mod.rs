@@ -444,6 +444,7 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
             cli_interfaces: !args.interfaces.is_empty(),
             db: s.db.clone(),
             interfaces: s.config.raw.capture.interfaces.clone(),
+            pdns: s.config.raw.storage.pdns.clone(),
             stats: reload_stats,
         });
         let mut reloading: Option<tokio::task::JoinHandle<()>> = None;

@@ -66,6 +66,8 @@ pub struct ReloadCtx {
     pub db: PathBuf,
     /// Interfaces in use.
     pub interfaces: Vec<String>,
+    /// `storage.pdns` in use (the pipeline's scope is fixed at start).
+    pub pdns: String,
     /// Outcomes, shown by the metrics.
     pub stats: Arc<ReloadStats>,
 }
@@ -79,6 +81,9 @@ fn reload(old: &ReloadCtx) -> Option<Control> {
             }
             if new.config.raw.capture.interfaces != old.interfaces && !old.cli_interfaces {
                 tracing::warn!("capture.interfaces changed: needs a restart");
+            }
+            if new.config.raw.storage.pdns != old.pdns {
+                tracing::warn!(old = %old.pdns, new = %new.config.raw.storage.pdns, "storage.pdns changed: needs a restart");
             }
             Some(Control::Reload(Box::new((
                 Arc::new(new.watch),

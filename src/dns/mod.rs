@@ -72,6 +72,9 @@ pub struct Message {
     pub answers: Vec<Answer>,
     /// EDNS client subnet option (`address/source-prefix`), if present.
     pub ecs: Option<String>,
+    /// Owner of the first SOA or NS record of the authority section: the
+    /// zone the answering server spoke for (empty when there is none).
+    pub bailiwick: String,
     /// False when some record after the question could not be decoded; what
     /// came before it is kept.
     pub complete: bool,

@@ -70,6 +70,7 @@ pub fn message(msg: &[u8]) -> Result<Message, WireError> {
         qclass: peek.qclass,
         answers: Vec::new(),
         ecs: None,
+        bailiwick: String::new(),
         complete: true,
     };
     let mut decoder = BinDecoder::new(msg);
@@ -111,6 +112,11 @@ pub fn message(msg: &[u8]) -> Result<Message, WireError> {
                     ttl: record.ttl,
                     data: rdata_text(&record.data),
                 }),
+                1 if out.bailiwick.is_empty()
+                    && matches!(record.record_type(), RecordType::SOA | RecordType::NS) =>
+                {
+                    out.bailiwick = name_text(&record.name, &mut scratch);
+                }
                 2 => {
                     if let RData::OPT(opt) = &record.data {
                         // Extended rcode: upper 8 bits live in the TTL field.
@@ -165,6 +171,24 @@ mod tests {
         assert_eq!(m.answers[1].ttl, 60);
         assert_eq!(m.ecs.as_deref(), Some("198.51.100.0/24"));
         assert_eq!(m.rcode, 16);
+    }
+
+    /// The authority section's NS owner is the bailiwick; without an
+    /// authority section it stays empty.
+    #[test]
+    fn bailiwick_from_the_authority_section() {
+        let mut m = vec![0, 7, 0x81, 0x80, 0, 1, 0, 1, 0, 1, 0, 0];
+        m.extend_from_slice(b"\x01a\x07example\x00\x00\x01\x00\x01");
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        // example. NS ns.example. (owner: a pointer to "example" at 14)
+        m.extend_from_slice(&[
+            0xc0, 14, 0, 2, 0, 1, 0, 0, 0, 60, 0, 5, 2, b'n', b's', 0xc0, 14,
+        ]);
+        let msg = message(&m).unwrap();
+        assert!(msg.complete);
+        assert_eq!(msg.answers.len(), 1);
+        assert_eq!(msg.bailiwick, "example");
+        assert_eq!(message(&response_with_a()).unwrap().bailiwick, "");
     }
 
     /// Every DNS payload of the real-capture corpus.

@@ -52,6 +52,10 @@ pub enum DriverError {
 /// Inputs fed between two ticks by default.
 const TICK_EVERY: u64 = 1024;
 
+/// Distinct rrsets the pipeline aggregates before a batch takes them
+/// (about 150 bytes each: this bounds the aggregator near 15 MiB).
+const RRSETS_PER_BATCH: usize = 100_000;
+
 /// Pipeline plus everything downstream of it.
 #[derive(Debug)]
 pub struct Runner {
@@ -276,9 +280,11 @@ impl Runner {
             || self.batch.prune_before.is_some()
             || self.batch.scrub_before.is_some()
             || self.batch.lookups.len() >= self.batch_size
+            || self.pipeline.rrsets_pending() >= RRSETS_PER_BATCH
             || self.last_commit.elapsed() >= self.commit_interval;
         if due {
             self.batch.hourly.extend(self.pipeline.take_hourly(force));
+            self.batch.rrsets.extend(self.pipeline.take_rrsets());
             self.alerts += self.batch.alerts.len() as u64;
             let batch = std::mem::take(&mut self.batch);
             self.last_commit = Instant::now();

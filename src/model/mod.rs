@@ -6,9 +6,11 @@
 mod alert;
 mod history;
 mod lookup;
+mod rrset;
 mod traffic;
 
 pub use alert::{Alert, Severity};
 pub use history::Preload;
 pub use lookup::{Answer, Lookup};
+pub use rrset::{PdnsScope, Rrset, RrsetAggregator};
 pub use traffic::HourRow;

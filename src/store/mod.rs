@@ -6,6 +6,7 @@
 //! crash loses at most the batch being written.
 
 pub mod clickhouse;
+pub mod pdns;
 pub mod query;
 pub mod sqlite;
 pub mod writer;
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use crate::model::HourRow;
-use crate::model::{Alert, Lookup};
+use crate::model::{Alert, Lookup, Rrset};
 
 /// Lookup fields that can be scrubbed after a while (`[privacy]
 /// scrub_fields`), with the value they are reset to.
@@ -71,6 +72,9 @@ pub enum StoreError {
     /// Encoding a row failed.
     #[error("cannot encode row: {0}")]
     Encode(#[from] serde_json::Error),
+    /// A `dnswatch pdns` query that cannot be asked.
+    #[error(transparent)]
+    PdnsQuery(#[from] pdns::PdnsQueryError),
     /// The ClickHouse store failed (its spool, or at open the server).
     #[error(transparent)]
     ClickHouse(#[from] clickhouse::ChError),
@@ -103,6 +107,9 @@ pub struct Batch {
     pub hourly: Vec<HourRow>,
     /// Alerts raised.
     pub alerts: Vec<Alert>,
+    /// Rrsets aggregated since the last batch (added to what is stored:
+    /// min first seen, max last seen, sum of counts).
+    pub rrsets: Vec<Rrset>,
     /// Delete (a bounded chunk of) lookups older than this (µs), after the batch.
     pub prune_before: Option<i64>,
     /// Clear these fields of lookups older than this (µs), after the batch.
@@ -145,7 +152,19 @@ impl Batch {
             .iter()
             .map(|a| std::mem::size_of::<Alert>() + a.message.len() + a.evidence.to_string().len())
             .sum();
-        std::mem::size_of::<Self>() + lookups + hourly + alerts
+        let rrsets: usize = self
+            .rrsets
+            .iter()
+            .map(|r| {
+                std::mem::size_of::<Rrset>()
+                    + r.rrname.len()
+                    + r.rrtype.len()
+                    + r.rdata.len()
+                    + r.bailiwick.len()
+                    + r.sensor.len()
+            })
+            .sum();
+        std::mem::size_of::<Self>() + lookups + hourly + alerts + rrsets
     }
 
     /// True when there is nothing to write.
@@ -153,6 +172,7 @@ impl Batch {
         self.lookups.is_empty()
             && self.hourly.is_empty()
             && self.alerts.is_empty()
+            && self.rrsets.is_empty()
             && self.prune_before.is_none()
             && self.scrub_before.is_none()
     }
@@ -206,6 +226,7 @@ type BatchKey = (
     usize,
     usize,
     usize,
+    usize,
     Option<(i64, String)>,
     Option<(i64, String)>,
 );
@@ -216,6 +237,7 @@ fn batch_key(b: &Batch) -> BatchKey {
         b.lookups.len(),
         b.hourly.len(),
         b.alerts.len(),
+        b.rrsets.len(),
         end(b.lookups.first()),
         end(b.lookups.last()),
     )

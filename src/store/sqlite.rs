@@ -88,6 +88,8 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE alerts ADD COLUMN entries TEXT NOT NULL DEFAULT '[]';",
     // 4: the sensor that saw each lookup.
     "ALTER TABLE lookups ADD COLUMN sensor TEXT NOT NULL DEFAULT '';",
+    // 5: the passive-DNS rrset table (store::pdns).
+    super::pdns::MIGRATION,
 ];
 
 /// Newest schema version this binary knows.
@@ -500,6 +502,7 @@ impl SqliteStore {
             "DELETE FROM name_summary WHERE last_seen_us < ?",
             [before_us],
         )?;
+        super::pdns::prune(&tx, before_us, None)?;
         tx.commit()?;
         Ok(n)
     }
@@ -542,6 +545,12 @@ impl SqliteStore {
             "decode_errors",
         ] {
             out.push((format!("total {m}"), self.hourly_total(m)?.to_string()));
+        }
+        for (table, rows, bytes) in self.table_sizes()? {
+            if table == "pdns_rrsets" {
+                out.push(("pdns_rrsets rows".into(), rows.to_string()));
+            }
+            out.push((format!("{table} bytes"), bytes.to_string()));
         }
         let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
@@ -627,6 +636,7 @@ impl Sink for SqliteStore {
                 "INSERT INTO traffic_hourly (hour_us, metric, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (hour_us, metric) DO UPDATE SET value = value + excluded.value",
             )?;
+            super::pdns::write(&tx, &batch.rrsets)?;
             for h in &batch.hourly {
                 hour.execute(params![
                     h.hour_us,
@@ -709,8 +719,74 @@ impl SqliteStore {
                     [before],
                 )?;
             }
+            super::pdns::prune(&self.conn, before, Some(20_000))?;
         }
         Ok(())
+    }
+
+    /// Passive-DNS rrsets matching `q` (see [`super::pdns`]).
+    pub fn pdns(
+        &self,
+        q: &super::pdns::PdnsQuery,
+        each: &mut dyn FnMut(crate::model::Rrset) -> bool,
+    ) -> Result<(), StoreError> {
+        super::pdns::query(&self.conn, q, each)
+    }
+
+    /// The query plan SQLite picks for `q` (`EXPLAIN QUERY PLAN` details).
+    pub fn pdns_plan(&self, q: &super::pdns::PdnsQuery) -> Result<Vec<String>, StoreError> {
+        let (sql, args) = super::pdns::query_sql(q)?;
+        let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Rows and bytes (its own pages plus its indexes') of each table,
+    /// from SQLite's `dbstat` virtual table.
+    pub fn table_sizes(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, tbl_name, type FROM sqlite_master
+             WHERE type IN ('table', 'index') ORDER BY name",
+        )?;
+        let objects = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")?;
+        let pages = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let bytes_of = |name: &str| pages.iter().find(|(n, _)| n == name).map_or(0, |(_, b)| *b);
+        let mut out = Vec::new();
+        for (name, _, kind) in &objects {
+            if kind != "table" || name.starts_with("sqlite_") {
+                continue;
+            }
+            let bytes: i64 = objects
+                .iter()
+                .filter(|(n, t, _)| n == name || t == name)
+                .map(|(n, _, _)| bytes_of(n))
+                .sum();
+            // Table names come from sqlite_master, quoted as identifiers.
+            let rows: i64 = self.conn.query_row(
+                &format!("SELECT count(*) FROM \"{}\"", name.replace('"', "\"\"")),
+                [],
+                |r| r.get(0),
+            )?;
+            out.push((name.clone(), rows, bytes));
+        }
+        Ok(out)
     }
 }
 

@@ -656,6 +656,11 @@ impl ClickHouseSink {
                 schema::alert_row(o, a, sensor, "sensor", batch_id)
             });
         }
+        for r in &batch.rrsets {
+            put(6, r.time_last_us, &mut |o| {
+                schema::rrset_row(o, r, sensor, batch_id)
+            });
+        }
         Record {
             batch_id,
             parts: parts
@@ -959,7 +964,7 @@ impl Shipper {
     /// true).
     fn prune(&self, before_us: i64) -> Result<(), ChError> {
         let day = schema::day_of(before_us);
-        for t in [&schema::LOOKUPS, &schema::BY_QUERIER] {
+        for t in [&schema::LOOKUPS, &schema::BY_QUERIER, &schema::PDNS_RRSETS] {
             let name = format!("{}{}", self.settings.table_prefix, t.name);
             let parts = self.client.query(&format!(
                 "SELECT DISTINCT partition FROM system.parts WHERE active AND database = {} AND table = {} FORMAT TabSeparated",

@@ -16,7 +16,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::model::{Alert, Lookup};
+use crate::model::{Alert, Lookup, Rrset};
 
 /// Microseconds in a day: the partition key of every table.
 pub const DAY_US: i64 = 86_400_000_000;
@@ -149,14 +149,35 @@ pub const TRAFFIC_HOURLY: TableDef = TableDef {
     time_column: "hour_us",
 };
 
-/// Every table dnswatch writes, in the order a batch's parts are sent.
-pub const TABLES: [&TableDef; 6] = [
+/// Passive-DNS rrsets (schema version 2): one partial row per rrset per
+/// batch, like the summaries; readers aggregate (min time_first, max
+/// time_last, sum count) grouped by (rrname, rrtype, rdata, bailiwick, sensor).
+pub const PDNS_RRSETS: TableDef = TableDef {
+    name: "pdns_rrsets",
+    columns: &[
+        ("sensor", "String"),
+        ("rrname", "String"),
+        ("rrtype", "String"),
+        ("rdata", "String"),
+        ("bailiwick", "String"),
+        ("time_first", "Int64"),
+        ("time_last", "Int64"),
+        ("count", "UInt64"),
+        ("batch_id", "UInt64"),
+    ],
+    time_column: "time_last",
+};
+
+/// Every table dnswatch writes, in the order a batch's parts are sent (the
+/// index is a batch part's table number in the spool: append only).
+pub const TABLES: [&TableDef; 7] = [
     &LOOKUPS,
     &BY_QUERIER,
     &QUERIER_SUMMARY,
     &NAME_SUMMARY,
     &TRAFFIC_HOURLY,
     &ALERTS,
+    &PDNS_RRSETS,
 ];
 
 /// The index of a table in [`TABLES`] by name.
@@ -172,6 +193,7 @@ fn order_by(name: &str) -> &'static str {
         "alerts" => "(entry, ts_us)",
         "querier_summary" => "(entry, querier, sensor)",
         "name_summary" => "(entry, qname, sensor)",
+        "pdns_rrsets" => "(rrname, rrtype, rdata, sensor)",
         _ => "(metric, hour_us, sensor)",
     }
 }
@@ -211,13 +233,19 @@ pub fn create_distributed(t: &TableDef, db: &str, prefix: &str, cluster: &str) -
 
 /// Schema migrations; `schema_version` holds the highest applied. Each is a
 /// list of statements (the HTTP interface runs one per request). Version 1:
-/// the tables of [`TABLES`].
+/// the first six tables of [`TABLES`]; version 2: [`PDNS_RRSETS`].
 pub fn migrations(db: &str, prefix: &str) -> Vec<Vec<String>> {
-    vec![TABLES.iter().map(|t| create_table(t, db, prefix)).collect()]
+    vec![
+        TABLES[..6]
+            .iter()
+            .map(|t| create_table(t, db, prefix))
+            .collect(),
+        vec![create_table(&PDNS_RRSETS, db, prefix)],
+    ]
 }
 
 /// Newest schema version this binary knows.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A ClickHouse identifier in back quotes.
 pub fn quote_ident(s: &str) -> String {
@@ -417,6 +445,27 @@ pub fn hourly_row(
     out.extend_from_slice(&hour_us.to_le_bytes());
     put_str(out, metric);
     out.extend_from_slice(&value.to_le_bytes());
+    out.extend_from_slice(&batch_id.to_le_bytes());
+}
+
+/// One rrset (a batch's aggregate) as a `pdns_rrsets` row.
+pub fn rrset_row(out: &mut Vec<u8>, r: &Rrset, sensor: &str, batch_id: u64) {
+    // The rrset's own sensor (a dnstap peer's identity), else the sink's.
+    put_str(
+        out,
+        if r.sensor.is_empty() {
+            sensor
+        } else {
+            &r.sensor
+        },
+    );
+    put_str(out, &r.rrname);
+    put_str(out, &r.rrtype);
+    put_str(out, &r.rdata);
+    put_str(out, &r.bailiwick);
+    out.extend_from_slice(&r.time_first_us.to_le_bytes());
+    out.extend_from_slice(&r.time_last_us.to_le_bytes());
+    out.extend_from_slice(&r.count.to_le_bytes());
     out.extend_from_slice(&batch_id.to_le_bytes());
 }
 
