@@ -223,9 +223,21 @@ pub struct LookupsArgs {
     /// Only this query name; `*.zone` for the zone and everything below it.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// Only lookups by this querier IP.
-    #[arg(long, value_name = "IP")]
+    /// Only lookups by this querier: an address, or a network such as
+    /// `192.0.2.0/24` or `2001:db8::/32`.
+    #[arg(long, value_name = "IP|CIDR")]
     pub querier: Option<String>,
+    /// Only lookups sent to this server: an address or a network.
+    #[arg(long, value_name = "IP|CIDR")]
+    pub server: Option<String>,
+    /// Only lookups of this query type: a mnemonic (A, AAAA, TXT, TYPE65534…,
+    /// any case) or a number (28).
+    #[arg(long, value_name = "TYPE")]
+    pub qtype: Option<String>,
+    /// Only lookups answered with this rcode: a mnemonic (NOERROR,
+    /// NXDOMAIN, SERVFAIL…, any case) or a number (3).
+    #[arg(long, value_name = "RCODE")]
+    pub rcode: Option<String>,
     /// Only lookups that matched this watch entry.
     #[arg(long, value_name = "ENTRY")]
     pub entry: Option<String>,
@@ -309,6 +321,9 @@ pub enum AlertFormat {
     Table,
     /// One JSON object per line (the alert log format).
     Json,
+    /// Comma-separated values (RFC 4180) with a header row: ts, severity,
+    /// kind, entry, name, querier, message.
+    Csv,
 }
 
 /// `alerts`.
@@ -320,6 +335,9 @@ pub struct AlertsArgs {
     /// Only alerts at or after this time.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// Only alerts before this time (not included).
+    #[arg(long, value_name = "TIME", conflicts_with = "follow")]
+    pub until: Option<String>,
     /// Only alerts of this kind (new_querier, concentration, burst, quiet,
     /// resumed, rcode_change, answer_change, new_name, periodic).
     #[arg(long, value_name = "KIND")]

@@ -169,6 +169,16 @@ pub fn to_json(r: &Report) -> Value {
         "names": names,
         "names_source": r.names_source,
     });
+    if let (Some(p), Some(obj)) = (&r.pruned, doc.as_object_mut()) {
+        obj.insert(
+            "pruned".into(),
+            json!({
+                "before": time::rfc3339(p.before_us),
+                "at": time::rfc3339(p.at_us),
+                "lookups": p.lookups,
+            }),
+        );
+    }
     if let (Some(Events { path, rows: evs }), Some(obj)) = (&r.events, doc.as_object_mut()) {
         let events: Vec<Value> = evs
             .iter()

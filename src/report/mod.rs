@@ -164,9 +164,25 @@ pub struct Report {
     events: Option<Events>,
     coincidences: Vec<Coincidence>,
     chance: Option<Chance>,
+    /// What pruning deleted, when the report is empty and its range
+    /// reaches into the pruned time.
+    pruned: Option<crate::store::sqlite::Pruned>,
 }
 
 impl Report {
+    /// `lookups before T were pruned on W (N lookups deleted by pruning)`,
+    /// when an empty report reaches into pruned time.
+    fn pruned_note(&self) -> Option<String> {
+        self.pruned.map(|p| {
+            format!(
+                "lookups before {} were pruned (last prune at {}; {} lookups deleted by pruning)",
+                short(p.before_us),
+                short(p.at_us),
+                p.lookups
+            )
+        })
+    }
+
     fn span_days(&self) -> Option<(i64, i64)> {
         Some((self.first?.div_euclid(DAY), self.last?.div_euclid(DAY)))
     }
@@ -481,7 +497,14 @@ pub fn build(
         events: None,
         coincidences: Vec::new(),
         chance: None,
+        pruned: None,
     };
+    // An empty report over a range that reaches into pruned time says so.
+    if r.total == 0 {
+        r.pruned = store
+            .pruned()?
+            .filter(|p| from.is_none_or(|f| f < p.before_us));
+    }
     if let Some(evs) = events {
         let (c, chance) = coincidences(&r, &evs.rows);
         r.coincidences = c;

@@ -68,7 +68,18 @@ pub fn to_svg(r: &Report) -> String {
         esc(&r.entry)
     );
     let (Some((lo, hi)), Some(data_end)) = (r.span_days(), r.last) else {
-        let _ = writeln!(s, r#"<text x="{left}" y="50">No lookups.</text>"#);
+        match r.pruned_note() {
+            Some(note) => {
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{left}" y="50">No lookups: {}.</text>"#,
+                    esc(&note)
+                );
+            }
+            None => {
+                let _ = writeln!(s, r#"<text x="{left}" y="50">No lookups.</text>"#);
+            }
+        }
         s.push_str("</svg>\n");
         return s;
     };

@@ -46,6 +46,9 @@ fn range(r: &Report) -> String {
 /// The one line said when nothing matched.
 fn no_lookups(out: &mut impl Write, r: &Report) -> Result<()> {
     let range = range(r);
+    if let Some(note) = r.pruned_note() {
+        return writeln!(out, "No lookups of {}{range} left: {note}.", r.entry);
+    }
     writeln!(
         out,
         "No lookups of {} in the database{range} (neither as a watch entry nor as a query name).",
