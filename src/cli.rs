@@ -172,8 +172,22 @@ pub struct ReplayArgs {
     /// the history a database would give them).
     #[arg(long)]
     pub no_db: bool,
+    /// BPF filter (libpcap syntax, e.g. `udp port 53 and host 192.0.2.1`)
+    /// applied to the packets of capture files; dnstap messages are not
+    /// filtered. Wins over capture.filter of the config, which replay
+    /// honours too when --bpf is not given. A filter libpcap cannot compile
+    /// is exit 2.
+    #[arg(long, value_name = "FILTER")]
+    pub bpf: Option<String>,
+    /// Descend into the subdirectories of directories given as CAPTURE.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
     /// Capture files (pcap or pcapng) or dnstap files (Frame Streams, as
-    /// fstrm_capture writes them), recognised by content and merged by time.
+    /// fstrm_capture writes them), recognised by content and merged by time;
+    /// gzip and zstd compressed ones are read as they are (recognised by
+    /// their first bytes, whatever their name). `-` reads one from standard
+    /// input. A directory stands for its files in name order (files in it
+    /// that are not captures are skipped with a note).
     #[arg(required = true, value_name = "CAPTURE")]
     pub files: Vec<PathBuf>,
 }
