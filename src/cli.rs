@@ -69,8 +69,12 @@ pub enum Command {
     ///
     /// Signals: SIGTERM or SIGINT stop capture, drain the queue, record
     /// pending queries as unanswered, commit and exit 0. SIGHUP re-reads and
-    /// validates the configuration and watch list and swaps them in (a bad
-    /// one is logged and the running one kept) and reopens the alert log.
+    /// validates the configuration and watch list (a bad one is logged and
+    /// the running one kept), applies every changed key that can be applied
+    /// live (watch lists, detectors, querier pseudonymisation, DNS ports, the
+    /// BPF filter of the open captures, commit, retention and scrubbing
+    /// settings), logs each other changed key as needing a restart, and
+    /// reopens the alert log.
     ///
     /// Metrics: Prometheus text at http://<metrics.listen>/metrics (default
     /// 127.0.0.1:9153); a stats line in the log every metrics.log_interval_s.
