@@ -661,3 +661,20 @@ fn short_spans_are_charted_per_hour_with_nxdomain_flips_marked() {
         "{chart}"
     );
 }
+
+#[test]
+fn a_cut_compressed_capture_is_damage_and_keeps_what_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = gzip(&std::fs::read(fixture("tcp4.pcap")).unwrap());
+    let cut = dir.path().join("cut.pcap.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    let db = dir.path().join("cut.db");
+    let summary = replay(&db, &[], &[s(&cut)]);
+    assert!(
+        summary.contains("files            1 (1 damaged)"),
+        "{summary}"
+    );
+    assert!(summary.contains("compressed stream cut short"), "{summary}");
+    let got = lookups(&db, &[]);
+    assert!(!got.is_empty() && got.len() < 29, "{}", got.len());
+}
