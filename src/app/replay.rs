@@ -147,24 +147,14 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     };
 
     let started = Instant::now();
-    // The progress bar reads the merge between ticks; the merge is also
-    // the source being driven, so its position is sampled through a cell.
-    let position = std::cell::Cell::new(0u64);
-    {
-        let mut source = Progress {
-            merge: &mut merge,
-            position: &position,
-            inputs: 0,
-        };
-        runner
-            .drive(&mut source, &mut |_| {
-                if let Some(b) = &bar {
-                    b.set_position(position.get());
-                }
-                std::ops::ControlFlow::Continue(())
-            })
-            .map_err(|e| rt(&e))?;
-    }
+    runner
+        .drive(&mut merge, |_, merge| {
+            if let Some(b) = &bar {
+                b.set_position(merge.bytes_read());
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(|e| rt(&e))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -202,23 +192,6 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
         Ok(())
     } else {
         Err(ExitError::Runtime(merge.failed().join("\n")))
-    }
-}
-
-/// The merge, publishing how far it has read every 1024 inputs.
-struct Progress<'a> {
-    merge: &'a mut Merge,
-    position: &'a std::cell::Cell<u64>,
-    inputs: u64,
-}
-
-impl crate::capture::Source for Progress<'_> {
-    fn next(&mut self) -> crate::capture::Next<'_> {
-        self.inputs += 1;
-        if self.inputs % 1024 == 0 {
-            self.position.set(self.merge.bytes_read());
-        }
-        self.merge.next()
     }
 }
 

@@ -234,7 +234,7 @@ fn pipeline_thread(
 ) -> Result<Counters, DriverError> {
     let mut hk = Housekeeping::new(ctx);
     hk.publish(&runner.counters());
-    runner.drive(&mut source, &mut |r| {
+    runner.drive(&mut source, |r, _| {
         hk.run(r);
         ControlFlow::Continue(())
     })?;

@@ -151,12 +151,16 @@ impl Runner {
     /// Feeds `source` to its end (or until `every` breaks). `every` runs
     /// after each tick: the daemon's control messages, retention, metrics;
     /// replay's progress bar.
-    pub fn drive(
+    /// Generic over the source so the per-input call is static (the
+    /// packet loop is the hottest code of a replay); `every` also sees the
+    /// source, so replay reads its progress there.
+    pub fn drive<S: Source + ?Sized>(
         &mut self,
-        source: &mut dyn Source,
-        every: &mut dyn FnMut(&mut Self) -> std::ops::ControlFlow<()>,
+        source: &mut S,
+        mut every: impl FnMut(&mut Self, &S) -> std::ops::ControlFlow<()>,
     ) -> Result<(), DriverError> {
-        let mut n = 0u64;
+        // Inputs left until the next tick (a countdown, not a modulo).
+        let mut left = self.tick_every;
         loop {
             match source.next() {
                 Next::Begin {
@@ -169,18 +173,18 @@ impl Runner {
                 }
                 Next::Item(item) => {
                     self.select(item.source);
-                    n += 1;
-                    let tick = n % self.tick_every == 0;
                     self.feed(item);
-                    if !tick {
+                    left -= 1;
+                    if left > 0 {
                         continue;
                     }
+                    left = self.tick_every;
                 }
                 Next::Idle => {}
                 Next::End => break,
             }
             self.tick(false)?;
-            if every(self).is_break() {
+            if every(self, source).is_break() {
                 break;
             }
         }
@@ -202,7 +206,17 @@ impl Runner {
 
     /// Makes sub-source `index` current (an unannounced one is registered
     /// under a made-up name rather than mixed up with another).
+    #[inline]
     fn select(&mut self, index: usize) {
+        // Per input: the current source again is the common case.
+        match self.source_ids.get(index) {
+            Some(&id) if id == self.selected && id != u32::MAX => {}
+            _ => self.switch(index),
+        }
+    }
+
+    #[cold]
+    fn switch(&mut self, index: usize) {
         let id = match self.source_ids.get(index) {
             Some(&id) if id != u32::MAX => id,
             _ => {
@@ -217,6 +231,7 @@ impl Runner {
     }
 
     /// Feeds one input to the pipeline (the source must be selected).
+    #[inline]
     fn feed(&mut self, item: crate::capture::Item<'_>) {
         match item.input {
             Input::Frame { link, data } => {

@@ -49,7 +49,7 @@ pub fn replay_lookups(files: &[&Path], watch: &[&str]) -> Vec<Lookup> {
         .collect();
     let mut merge = Merge::new(sources);
     runner
-        .drive(&mut merge, &mut |_| std::ops::ControlFlow::Continue(()))
+        .drive(&mut merge, |_, _| std::ops::ControlFlow::Continue(()))
         .expect("drive");
     assert!(merge.failed().is_empty(), "{:?}", merge.failed());
     runner.finish().expect("finish").1
