@@ -4,7 +4,6 @@
 //! recognised by content as pcap, pcapng or dnstap; plus the BPF filter
 //! applied to file packets (libpcap's compiler and interpreter).
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
@@ -230,7 +229,8 @@ pub fn classify(first: &[u8]) -> Content {
 /// type met (a pcapng may mix them), run by libpcap's interpreter.
 pub struct PacketFilter {
     expr: String,
-    programs: HashMap<i32, Option<pcap::BpfProgram>>,
+    /// One program per link type met (a handful at most: a linear search).
+    programs: Vec<(i32, Option<pcap::BpfProgram>)>,
     /// Packets the filter rejected.
     pub rejected: u64,
 }
@@ -251,7 +251,7 @@ impl PacketFilter {
         super::live::check_filter(expr)?;
         Ok(Self {
             expr: expr.to_string(),
-            programs: HashMap::new(),
+            programs: Vec::new(),
             rejected: 0,
         })
     }
@@ -266,18 +266,26 @@ impl PacketFilter {
     /// passes nothing; this is logged once.
     pub fn pass(&mut self, link: LinkType, data: &[u8]) -> bool {
         let dlt = link.to_pcap();
-        let expr = &self.expr;
-        let prog = self.programs.entry(dlt).or_insert_with(|| {
-            match pcap::Capture::dead(pcap::Linktype(dlt)).and_then(|d| d.compile(expr, true)) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::warn!(
-                        "the BPF filter {expr:?} cannot be compiled for link type {dlt} ({e}): its packets are filtered out"
-                    );
-                    None
-                }
+        let i = match self.programs.iter().position(|p| p.0 == dlt) {
+            Some(i) => i,
+            None => {
+                let expr = &self.expr;
+                let prog = match pcap::Capture::dead(pcap::Linktype(dlt))
+                    .and_then(|d| d.compile(expr, true))
+                {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::warn!(
+                            "the BPF filter {expr:?} cannot be compiled for link type {dlt} ({e}): its packets are filtered out"
+                        );
+                        None
+                    }
+                };
+                self.programs.push((dlt, prog));
+                self.programs.len() - 1
             }
-        });
+        };
+        let prog = &self.programs[i].1;
         let ok = prog.as_ref().is_some_and(|p| p.filter(data));
         if !ok {
             self.rejected += 1;

@@ -43,17 +43,20 @@ impl MergeFile {
     #[inline]
     fn advance(&mut self, filter: &mut Option<PacketFilter>) -> Result<bool, CaptureError> {
         match self {
-            Self::Pcap(s) => loop {
-                if !s.advance()? {
-                    return Ok(false);
-                }
-                let (Some(f), Some(p)) = (filter.as_mut(), s.current()) else {
-                    return Ok(true);
+            Self::Pcap(s) => {
+                let Some(f) = filter.as_mut() else {
+                    return s.advance();
                 };
-                if f.pass(p.link, p.data) {
-                    return Ok(true);
+                loop {
+                    if !s.advance()? {
+                        return Ok(false);
+                    }
+                    match s.current() {
+                        Some(p) if !f.pass(p.link, p.data) => {}
+                        _ => return Ok(true),
+                    }
                 }
-            },
+            }
             Self::Dnstap(s) => s.advance().map_err(|e| dnstap_error(s, e)),
         }
     }
