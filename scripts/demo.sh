@@ -24,6 +24,7 @@ fi
 scripts/ensure-deps.sh build
 cargo build --release --quiet
 out=${DEMO_DIR:-$(mktemp -d)}
+mkdir -p "$out"
 db="$out/demo.db"
 rm -f "$db" "$db-wal" "$db-shm"
 echo "== dnswatch replay (database: $db)"
