@@ -69,8 +69,12 @@ pub enum Command {
     ///
     /// Signals: SIGTERM or SIGINT stop capture, drain the queue, record
     /// pending queries as unanswered, commit and exit 0. SIGHUP re-reads and
-    /// validates the configuration and watch list and swaps them in (a bad
-    /// one is logged and the running one kept) and reopens the alert log.
+    /// validates the configuration and watch list (a bad one is logged and
+    /// the running one kept), applies every changed key that can be applied
+    /// live (watch lists, detectors, querier pseudonymisation, DNS ports, the
+    /// BPF filter of the open captures, commit, retention and scrubbing
+    /// settings), logs each other changed key as needing a restart, and
+    /// reopens the alert log.
     ///
     /// Metrics: Prometheus text at http://<metrics.listen>/metrics (default
     /// 127.0.0.1:9153); a stats line in the log every metrics.log_interval_s.
@@ -190,8 +194,22 @@ pub struct ReplayArgs {
     /// the history a database would give them).
     #[arg(long)]
     pub no_db: bool,
+    /// BPF filter (libpcap syntax, e.g. `udp port 53 and host 192.0.2.1`)
+    /// applied to the packets of capture files; dnstap messages are not
+    /// filtered. Wins over capture.filter of the config, which replay
+    /// honours too when --bpf is not given. A filter libpcap cannot compile
+    /// is exit 2.
+    #[arg(long, value_name = "FILTER")]
+    pub bpf: Option<String>,
+    /// Descend into the subdirectories of directories given as CAPTURE.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
     /// Capture files (pcap or pcapng) or dnstap files (Frame Streams, as
-    /// fstrm_capture writes them), recognised by content and merged by time.
+    /// fstrm_capture writes them), recognised by content and merged by time;
+    /// gzip and zstd compressed ones are read as they are (recognised by
+    /// their first bytes, whatever their name). `-` reads one from standard
+    /// input. A directory stands for its files in name order (files in it
+    /// that are not captures are skipped with a note).
     #[arg(required = true, value_name = "CAPTURE")]
     pub files: Vec<PathBuf>,
 }
@@ -241,9 +259,21 @@ pub struct LookupsArgs {
     /// Only this query name; `*.zone` for the zone and everything below it.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// Only lookups by this querier IP.
-    #[arg(long, value_name = "IP")]
+    /// Only lookups by this querier: an address, or a network such as
+    /// `192.0.2.0/24` or `2001:db8::/32`.
+    #[arg(long, value_name = "IP|CIDR")]
     pub querier: Option<String>,
+    /// Only lookups sent to this server: an address or a network.
+    #[arg(long, value_name = "IP|CIDR")]
+    pub server: Option<String>,
+    /// Only lookups of this query type: a mnemonic (A, AAAA, TXT, TYPE65534…,
+    /// any case) or a number (28).
+    #[arg(long, value_name = "TYPE")]
+    pub qtype: Option<String>,
+    /// Only lookups answered with this rcode: a mnemonic (NOERROR,
+    /// NXDOMAIN, SERVFAIL…, any case) or a number (3).
+    #[arg(long, value_name = "RCODE")]
+    pub rcode: Option<String>,
     /// Only lookups that matched this watch entry.
     #[arg(long, value_name = "ENTRY")]
     pub entry: Option<String>,
@@ -357,6 +387,9 @@ pub enum AlertFormat {
     Table,
     /// One JSON object per line (the alert log format).
     Json,
+    /// Comma-separated values (RFC 4180) with a header row: ts, severity,
+    /// kind, entry, name, querier, message.
+    Csv,
 }
 
 /// `alerts`.
@@ -368,6 +401,9 @@ pub struct AlertsArgs {
     /// Only alerts at or after this time.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// Only alerts before this time (not included).
+    #[arg(long, value_name = "TIME", conflicts_with = "follow")]
+    pub until: Option<String>,
     /// Only alerts of this kind (new_querier, concentration, burst, quiet,
     /// resumed, rcode_change, answer_change, new_name, periodic).
     #[arg(long, value_name = "KIND")]

@@ -153,6 +153,11 @@ impl Pipeline {
         self.stage.watch = watch;
     }
 
+    /// Swaps the DNS ports the decoder reads (SIGHUP).
+    pub fn set_dns_ports(&mut self, ports: &[u16]) {
+        self.decoder.set_dns_ports(ports);
+    }
+
     /// The watch list in use.
     pub fn watchlist(&self) -> &Arc<Watchlist> {
         &self.stage.watch

@@ -683,7 +683,8 @@ fn demo_says_clearly_when_cargo_is_missing() {
     assert!(
         err.contains("cargo (Rust) is not installed")
             && err.contains("Rust >= 1.85")
-            && err.contains("rustup"),
+            && err.contains("rustup")
+            && err.contains("libpcap-dev"),
         "{err}"
     );
 }

@@ -1089,3 +1089,114 @@ fn tls_with_the_servers_ca_delivers_everything_and_without_it_is_refused() {
         plain
     );
 }
+
+/// Issue 14: `lookups --clickhouse` takes the same filters as the SQLite
+/// reader (qtype, rcode, server and querier networks) and gives the same
+/// rows; a bad filter value is exit 2 before the server is asked.
+#[test]
+fn fleet_lookups_take_the_same_filters_as_sqlite() {
+    use std::net::Ipv4Addr;
+    use support::scenario::{self, Event, HOUR_US, T0};
+    let url = url();
+    let dir = tempfile::tempdir().unwrap();
+    let db = unique("filters");
+    let cfg = write_config(dir.path(), &db, "");
+    let mut ev = Vec::new();
+    for i in 0..12i64 {
+        let q = if i % 3 == 0 {
+            Ipv4Addr::new(203, 0, 113, 9)
+        } else {
+            Ipv4Addr::new(198, 51, 100, (i % 4) as u8 + 1)
+        };
+        let mut e = Event::a(
+            T0 + i * HOUR_US,
+            q,
+            "mail1.example.net",
+            (i % 4 != 3).then_some(Ipv4Addr::new(192, 0, 2, 29)),
+        );
+        if i % 5 == 0 {
+            e.qtype = scenario::QTYPE_AAAA;
+            e.answers.clear();
+        }
+        if i % 2 == 0 {
+            e.server = Ipv4Addr::new(192, 0, 2, 54);
+        }
+        ev.push(e);
+    }
+    let pcap = dir.path().join("mixed.pcap");
+    scenario::write_pcap(&pcap, &ev).unwrap();
+    let sqlite = dir.path().join("m.db");
+    let out = replay(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        sqlite.to_str().unwrap(),
+        "--watch",
+        ".",
+        "--clickhouse",
+        &url,
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = |args: &[&str]| -> Vec<String> {
+        let out = Command::new(BIN)
+            .arg("lookups")
+            .args(args)
+            .args(["--format", "csv"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    let cfg_s = cfg.to_str().unwrap();
+    for filter in [
+        &["--qtype", "AAAA"][..],
+        &["--rcode", "nxdomain"],
+        &["--querier", "198.51.100.0/24"],
+        &["--querier", "203.0.113.9"],
+        &["--server", "192.0.2.54"],
+        &[
+            "--server",
+            "192.0.2.53/32",
+            "--qtype",
+            "1",
+            "--rcode",
+            "NOERROR",
+        ],
+    ] {
+        let mut local = vec!["--db", sqlite.to_str().unwrap()];
+        local.extend_from_slice(filter);
+        let mut fleet = vec!["--clickhouse", url.as_str(), "--config", cfg_s];
+        fleet.extend_from_slice(filter);
+        let (want, got) = (rows(&local), rows(&fleet));
+        assert!(want.len() > 1 && want.len() < 13, "{filter:?}: {want:?}");
+        assert_eq!(got, want, "{filter:?}");
+    }
+    let out = Command::new(BIN)
+        .args([
+            "lookups",
+            "--clickhouse",
+            &url,
+            "--config",
+            cfg_s,
+            "--rcode",
+            "NXDOMIAN",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rcode \"NXDOMIAN\""));
+}

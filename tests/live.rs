@@ -804,3 +804,94 @@ fn live_capture_ships_every_lookup_to_clickhouse() {
         ])
         .output();
 }
+
+/// Issue 14: SIGHUP applies querier pseudonymisation live (lookups stored
+/// after the reload carry pseudonyms, those before it the address), a
+/// changed port is applied to the decoder and the BPF filter of the open
+/// capture, and a restart-only key is named in the log as needing a
+/// restart; the plain "reloaded" line never hides it.
+#[test]
+fn sighup_applies_privacy_and_ports_live_and_names_restart_only_keys() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    must_be_root();
+    let dir = tempfile::tempdir().unwrap();
+    let _nsd = start_nsd(dir.path());
+    let db = dir.path().join("priv.db");
+    let cfg = dir.path().join("d.toml");
+    std::fs::write(
+        dir.path().join("k.key"),
+        "15 22 17 8d 33 a4 cf 80 13 0a 5b 16 49 90 7d 10 d8 98 8f 83 79 79 65 27 62 57 4c 2d 2a 84 22 02"
+            .replace(' ', ""),
+    )
+    .unwrap();
+    // Port 10054 first: nothing of NSD's traffic (10053) is DNS to it.
+    let write = |ports: &str, pseudo: bool, snaplen: u32| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[capture]\ndns_ports = [{ports}]\nsnaplen = {snaplen}\n[storage]\ncommit_interval_ms = 200\n\
+                 [metrics]\nlisten = \"\"\n[privacy]\npseudonymize_queriers = {pseudo}\nkey_file = \"k.key\"\n\
+                 [watch]\nentries = [\"lab.example\"]\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("10054", false, 65535);
+    let d = Daemon::start(&[
+        "-i",
+        "lo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    dig(&["@127.0.0.1", "mail1.lab.example", "A"]); // not on a DNS port yet
+                                                    // Port, privacy: applied live.
+    write(PORT, false, 65535);
+    d.signal("-HUP");
+    d.wait_log("configuration reloaded");
+    d.wait_log("BPF filter re-set");
+    std::thread::sleep(Duration::from_millis(200));
+    dig(&["@127.0.0.1", "mail1.lab.example", "A"]); // clear querier
+    std::thread::sleep(Duration::from_millis(600));
+    write(PORT, true, 65535);
+    d.signal("-HUP");
+    d.wait_log("privacy.pseudonymize_queriers changed: applied");
+    std::thread::sleep(Duration::from_millis(200));
+    dig(&["@127.0.0.1", "host1.lab.example", "A"]); // pseudonymised querier
+    std::thread::sleep(Duration::from_millis(600));
+    // A restart-only key: named, and not called plainly "reloaded".
+    write(PORT, true, 1500);
+    d.signal("-HUP");
+    d.wait_log("capture.snaplen changed: needs a restart");
+    std::thread::sleep(Duration::from_millis(300));
+    let log = d.stop();
+    let snaplen_line = log
+        .lines()
+        .find(|l| l.contains("configuration reloaded in part"))
+        .unwrap_or_else(|| panic!("no partial-reload line:\n{log}"));
+    assert!(
+        snaplen_line.contains("needs a restart: capture.snaplen"),
+        "{snaplen_line}"
+    );
+    assert!(log.contains("capture.dns_ports changed: applied"), "{log}");
+    let got = lookups(&db, &[]);
+    let q = |name: &str| -> Vec<String> {
+        got.iter()
+            .filter(|l| l["qname"] == name)
+            .map(|l| l["querier"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // mail1 once (the first dig was on no DNS port), from 127.0.0.1 in clear.
+    assert_eq!(q("mail1.lab.example"), ["127.0.0.1"], "{got:#?}");
+    // host1 after the reload: a pseudonym, not the address.
+    let host1 = q("host1.lab.example");
+    assert_eq!(host1.len(), 1, "{got:#?}");
+    assert_ne!(host1[0], "127.0.0.1", "stored in clear after the reload");
+    assert!(
+        host1[0].parse::<std::net::IpAddr>().is_ok(),
+        "a pseudonym is an address: {}",
+        host1[0]
+    );
+}

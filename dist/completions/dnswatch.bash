@@ -125,7 +125,7 @@ _dnswatch() {
             return 0
             ;;
         dnswatch__subcmd__alerts)
-            opts="-f -h -V --db --since --kind --entry --format --follow --clickhouse --sensor --config --log --help --version"
+            opts="-f -h -V --db --since --until --kind --entry --format --follow --clickhouse --sensor --config --log --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,6 +139,10 @@ _dnswatch() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --kind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -148,7 +152,7 @@ _dnswatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 --clickhouse)
@@ -555,7 +559,7 @@ _dnswatch() {
             return 0
             ;;
         dnswatch__subcmd__lookups)
-            opts="-h -V --db --name --querier --entry --since --until --format --limit --clickhouse --sensor --config --log --help --version"
+            opts="-h -V --db --name --querier --server --qtype --rcode --entry --since --until --format --limit --clickhouse --sensor --config --log --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -570,6 +574,18 @@ _dnswatch() {
                     return 0
                     ;;
                 --querier)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --qtype)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rcode)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -663,7 +679,7 @@ _dnswatch() {
             return 0
             ;;
         dnswatch__subcmd__replay)
-            opts="-c -w -h -V --config --db --watch --alerts --port --clickhouse --sensor --no-progress --no-db --log --help --version"
+            opts="-c -w -r -h -V --config --db --watch --alerts --port --clickhouse --sensor --no-progress --no-db --bpf --recursive --log --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -702,6 +718,10 @@ _dnswatch() {
                     return 0
                     ;;
                 --sensor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bpf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

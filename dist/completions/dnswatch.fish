@@ -44,9 +44,11 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -l alerts -d '
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -l port -d 'DNS port; repeat for several (overrides capture.dns_ports; default 53)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -l clickhouse -d 'Also send lookups, alerts, summaries and hourly counters to this ClickHouse server (HTTP interface, e.g. http://127.0.0.1:8123); overrides storage.clickhouse.url. Batches are spooled on disk first (storage.clickhouse.spool_dir, default `<db>.clickhouse-spool`)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -l sensor -d 'Sensor name recorded on every lookup (overrides capture.sensor; default: the host name)' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -l bpf -d 'BPF filter (libpcap syntax, e.g. `udp port 53 and host 192.0.2.1`) applied to the packets of capture files; dnstap messages are not filtered. Wins over capture.filter of the config, which replay honours too when --bpf is not given. A filter libpcap cannot compile is exit 2' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -l log -d 'Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`); RUST_LOG overrides it' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -l no-progress -d 'Never show a progress bar'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -l no-db -d 'Write no SQLite database: the lookups go to ClickHouse only (needs --clickhouse or storage.clickhouse.url; the detectors start without the history a database would give them)'
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -s r -l recursive -d 'Descend into the subdirectories of directories given as CAPTURE'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand replay" -s V -l version -d 'Print version'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand run" -s c -l config -d 'Configuration file (TOML). Every key is optional; see config/dnswatch.toml' -r -F
@@ -65,7 +67,10 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand run" -s h -l help -d '
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand run" -s V -l version -d 'Print version'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l db -d 'Database to read' -r -F
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l name -d 'Only this query name; `*.zone` for the zone and everything below it' -r
-complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l querier -d 'Only lookups by this querier IP' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l querier -d 'Only lookups by this querier: an address, or a network such as `192.0.2.0/24` or `2001:db8::/32`' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l server -d 'Only lookups sent to this server: an address or a network' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l qtype -d 'Only lookups of this query type: a mnemonic (A, AAAA, TXT, TYPE65534…, any case) or a number (28)' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l rcode -d 'Only lookups answered with this rcode: a mnemonic (NOERROR, NXDOMAIN, SERVFAIL…, any case) or a number (3)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l entry -d 'Only lookups that matched this watch entry' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l since -d 'From this time (RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` UTC, or `@unix-seconds`)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l until -d 'Up to (not including) this time' -r
@@ -93,10 +98,12 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -s h -l help -d 
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -s V -l version -d 'Print version'
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l db -d 'Database to read' -r -F
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l since -d 'Only alerts at or after this time' -r
+complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l until -d 'Only alerts before this time (not included)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l kind -d 'Only alerts of this kind (new_querier, concentration, burst, quiet, resumed, rcode_change, answer_change, new_name, periodic)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l entry -d 'Only alerts about this watch entry' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l format -d 'Output format' -r -f -a "table\t'Aligned columns'
-json\t'One JSON object per line (the alert log format)'"
+json\t'One JSON object per line (the alert log format)'
+csv\t'Comma-separated values (RFC 4180) with a header row: ts, severity, kind, entry, name, querier, message'"
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l clickhouse -d 'Read the fleet\'s ClickHouse store (HTTP URL, e.g. http://127.0.0.1:8123) instead of --db: the lookups and alerts of every sensor (the `<table>_all` Distributed tables when storage.clickhouse.cluster is set)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l sensor -d 'With --clickhouse: only what this sensor recorded' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l config -d 'With --clickhouse: configuration file whose [storage.clickhouse] gives the database, credentials, TLS, table prefix and cluster' -r -F

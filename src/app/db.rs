@@ -21,6 +21,23 @@ pub(super) fn db(cmd: DbCommand) -> Result<(), ExitError> {
                         time::MAX_DAYS
                     ))
                 })?;
+            // Pruning a database that is not there is a mistake (a wrong
+            // path), not a reason to create an empty one.
+            match std::fs::metadata(&a.db) {
+                Ok(m) if m.is_file() => {}
+                Ok(_) => {
+                    return Err(ExitError::Usage(format!(
+                        "--db {}: not a database file; nothing pruned",
+                        a.db.display()
+                    )))
+                }
+                Err(e) => {
+                    return Err(ExitError::Usage(format!(
+                        "--db {}: no such database ({e}); nothing pruned",
+                        a.db.display()
+                    )))
+                }
+            }
             let mut store = SqliteStore::open(&a.db).map_err(rt)?;
             let n = store.prune(before).map_err(rt)?;
             println!("deleted {n} lookups before {}", time::rfc3339(before));

@@ -115,13 +115,8 @@ pub(super) fn materialize(
 pub(super) fn alerts(args: &crate::cli::AlertsArgs) -> Result<(), ExitError> {
     let url = args.fleet.clickhouse.as_deref().unwrap_or_default();
     let (client, settings, _) = connect(url, args.fleet.config.as_deref())?;
-    let since = match &args.since {
-        Some(s) => Some(
-            crate::time::parse(s)
-                .ok_or_else(|| ExitError::Usage(format!("--since {s:?}: not a time")))?,
-        ),
-        None => None,
-    };
+    let since = super::alerts::time_opt("--since", &args.since)?;
+    let until = super::alerts::time_opt("--until", &args.until)?;
     let list = read::alerts(
         &client,
         &settings,
@@ -140,9 +135,14 @@ pub(super) fn alerts(args: &crate::cli::AlertsArgs) -> Result<(), ExitError> {
             "TIME", "SENSOR", "SEVERITY", "KIND", "ENTRY"
         );
     }
+    let csv = args.format == crate::cli::AlertFormat::Csv;
+    if csv {
+        let _ = writeln!(out, "{},sensor", super::alerts::CSV_HEADER);
+    }
     for a in list
         .iter()
         .filter(|a| since.is_none_or(|s| a.alert.ts_us >= s))
+        .filter(|a| until.is_none_or(|u| a.alert.ts_us < u))
     {
         let res = if table {
             writeln!(
@@ -154,6 +154,13 @@ pub(super) fn alerts(args: &crate::cli::AlertsArgs) -> Result<(), ExitError> {
                 a.alert.kind,
                 a.alert.entry,
                 a.alert.message
+            )
+        } else if csv {
+            writeln!(
+                out,
+                "{},{}",
+                super::alerts::csv_row(&a.alert),
+                super::lookups::csv_field(&a.sensor)
             )
         } else {
             writeln!(out, "{}", fleet_json(&a.alert, &a.sensor, &a.scope))

@@ -4,6 +4,7 @@ use std::io::{BufWriter, Write};
 
 use super::ExitError;
 use crate::cli::{Format, LookupsArgs};
+use crate::store::query::{qtype_filter, rcode_filter, Cidr, FilterError};
 use crate::store::sqlite::{LookupFilter, SqliteStore};
 use crate::time;
 
@@ -18,6 +19,19 @@ pub(super) fn parse_time(flag: &str, value: &Option<String>) -> Result<Option<i6
     }
 }
 
+/// A filter option's value parsed, or a usage error naming the option and
+/// the value (never an empty result for a typo).
+fn parse_opt<T>(
+    flag: &str,
+    value: &Option<String>,
+    parse: impl Fn(&str) -> Result<T, FilterError>,
+) -> Result<Option<T>, ExitError> {
+    value
+        .as_deref()
+        .map(|v| parse(v).map_err(|e| ExitError::Usage(format!("{flag} {v:?}: {e}"))))
+        .transpose()
+}
+
 pub(super) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -29,10 +43,14 @@ pub(super) fn csv_field(s: &str) -> String {
 pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
     let filter = LookupFilter {
         name: args.name.clone(),
-        querier: args.querier.clone(),
+        querier: None,
         entry: args.entry.clone(),
         since_us: parse_time("--since", &args.since)?,
         until_us: parse_time("--until", &args.until)?,
+        querier_net: parse_opt("--querier", &args.querier, Cidr::parse)?,
+        server_net: parse_opt("--server", &args.server, Cidr::parse)?,
+        qtype: parse_opt("--qtype", &args.qtype, qtype_filter)?,
+        rcode: parse_opt("--rcode", &args.rcode, rcode_filter)?,
     };
     // The fleet: matching lookups of every sensor (or --sensor), copied into
     // a private SQLite database read as usual.

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{setup, ExitError};
 use crate::capture::file::{FileSource, BUFFER};
+use crate::capture::input::{self, PacketFilter};
 use crate::capture::merge::{Damage, Merge, MergeFile};
 use crate::cli::ReplayArgs;
 use crate::dnstap::file::DnstapFile;
@@ -23,36 +24,84 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
             "nothing to watch: give --watch ENTRY (or `--watch .` for everything) or watch.entries in the config".into(),
         ));
     }
+    // The BPF filter: --bpf wins over capture.filter; a wrong one is a
+    // usage error before anything is read.
+    let (expr, key) = match &args.bpf {
+        Some(f) => (f.trim().to_string(), "--bpf"),
+        None => (
+            s.config.raw.capture.filter.trim().to_string(),
+            "capture.filter",
+        ),
+    };
+    let filter = if expr.is_empty() {
+        None
+    } else {
+        Some(PacketFilter::new(&expr).map_err(|e| {
+            ExitError::Usage(format!(
+                "{key} {expr:?}: libpcap cannot compile the filter: {e}"
+            ))
+        })?)
+    };
+    let (inputs, notes) = input::expand(&args.files, args.recursive).map_err(|e| match e {
+        input::InputError::StdinTwice => ExitError::Usage(e.to_string()),
+        e => rt(&e),
+    })?;
+    for n in &notes {
+        println!("note             {n}");
+    }
     // Open every file first: a file that is not a capture stops the run
     // before the database is touched.
     // All files are open at once (their packets are merged by time): read
     // buffers share 32 MiB, between 16 and 256 KiB each.
-    let buffer = ((32usize << 20) / args.files.len().max(1)).clamp(16 << 10, BUFFER);
+    let buffer = ((32usize << 20) / inputs.len().max(1)).clamp(16 << 10, BUFFER);
     // dnstap (Frame Streams) files are recognised by content, beside pcap
     // and pcapng; their identities become sub-sources numbered after the files.
     let dnstap_stats = crate::dnstap::DnstapStats::default();
-    let next_index = Arc::new(std::sync::atomic::AtomicUsize::new(args.files.len()));
+    let next_index = Arc::new(std::sync::atomic::AtomicUsize::new(inputs.len()));
     let sensor = s.config.sensor();
-    let mut sources: Vec<MergeFile> = Vec::with_capacity(args.files.len());
-    for path in &args.files {
-        if crate::dnstap::is_dnstap_file(path) {
-            let expander = crate::dnstap::Expander::new(
-                s.config.raw.capture.dnstap_resolver_messages,
-                next_index.clone(),
-                &sensor,
-            );
-            let peer = crate::dnstap::file_peer(&dnstap_stats, path);
-            sources.push(MergeFile::Dnstap(Box::new(
-                DnstapFile::open(path, peer, expander).map_err(|e| rt(&e))?,
-            )));
-        } else {
-            sources.push(
-                FileSource::open_with_buffer(path, buffer)
-                    .map_err(|e| rt(&e))?
-                    .into(),
-            );
+    let mut sources: Vec<MergeFile> = Vec::with_capacity(inputs.len());
+    for arg in &inputs {
+        let opened = input::open(arg, buffer).map_err(|e| rt(&e))?;
+        let listed = matches!(arg, input::InputArg::File { listed: true, .. });
+        match opened.content {
+            input::Content::Dnstap => {
+                let expander = crate::dnstap::Expander::new(
+                    s.config.raw.capture.dnstap_resolver_messages,
+                    next_index.clone(),
+                    &sensor,
+                );
+                let peer = crate::dnstap::file_peer(&dnstap_stats, &opened.name);
+                sources.push(MergeFile::Dnstap(Box::new(DnstapFile::from_reader(
+                    &opened.name,
+                    Box::new(opened.reader),
+                    opened.len,
+                    peer,
+                    expander,
+                ))));
+            }
+            input::Content::Other if listed => {
+                println!(
+                    "note             {}: not a pcap, pcapng or dnstap file{}, skipped",
+                    opened.name.display(),
+                    opened
+                        .compression
+                        .map_or(String::new(), |c| format!(" (after {c})"))
+                );
+            }
+            _ => {
+                let mut f =
+                    FileSource::from_reader(&opened.name, opened.reader).map_err(|e| rt(&e))?;
+                f.file_len = opened.len;
+                sources.push(f.into());
+            }
         }
     }
+    if sources.is_empty() {
+        return Err(ExitError::Runtime(
+            "no capture files to read (the directories given hold none)".into(),
+        ));
+    }
+    let files = sources.len();
     let (sink, preload): (Box<dyn crate::store::Sink>, _) = if args.no_db {
         let Some(settings) = s.clickhouse.clone() else {
             return Err(ExitError::Usage(
@@ -81,7 +130,7 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     )
     .map_err(|e| rt(&e))?;
 
-    let mut merge = Merge::new(sources);
+    let mut merge = Merge::with_filter(sources, filter);
     let total_bytes = merge.total_bytes();
     let bar = if !args.no_progress && std::io::stderr().is_terminal() && total_bytes > 4 << 20 {
         let b = ProgressBar::new(total_bytes);
@@ -125,9 +174,15 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
             load(&|p| p.decode_errors.load(std::sync::atomic::Ordering::Relaxed)),
         );
     }
+    if merge.filtered() > 0 || !expr.is_empty() {
+        println!(
+            "filtered out     {} packets ({key} {expr:?})",
+            merge.filtered()
+        );
+    }
     print_summary(
         &counters,
-        args.files.len(),
+        files,
         merge.damaged(),
         merge.failed(),
         &overlaps,

@@ -139,6 +139,19 @@ impl FileSource {
                 packets,
                 reason,
             },
+            // A decompressor (gzip, zstd) meeting the end of a cut stream:
+            // damage to the tail, as a cut plain capture is.
+            ReadError::Io { offset, source }
+                if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                CaptureError::Damaged {
+                    path,
+                    offset,
+                    packets,
+                    lost: self.file_len.saturating_sub(offset),
+                    reason: format!("compressed stream cut short: {source}"),
+                }
+            }
             ReadError::Io { offset, source } => CaptureError::Read {
                 path,
                 offset,

@@ -107,6 +107,16 @@ impl LiveSource {
         })
     }
 
+    /// Replaces the BPF filter of the open capture (SIGHUP).
+    pub fn set_filter(&mut self, filter: &str) -> Result<(), CaptureError> {
+        self.cap
+            .filter(filter, true)
+            .map_err(|e| CaptureError::Interface {
+                iface: self.name.trim_start_matches("iface:").to_string(),
+                reason: format!("cannot set the filter {filter:?}: {e}"),
+            })
+    }
+
     /// Kernel counters.
     pub fn kernel_stats(&mut self) -> KernelStats {
         self.cap

@@ -10,6 +10,7 @@ use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
 
 use super::file::FileSource;
+use super::input::PacketFilter;
 use super::source::{Input, Item, Next, Source};
 use super::{CaptureError, PacketSource};
 use crate::dnstap::file::DnstapFile;
@@ -38,10 +39,24 @@ impl MergeFile {
         }
     }
 
+    /// Moves to the next packet (one `filter` passes, for a capture).
     #[inline]
-    fn advance(&mut self) -> Result<bool, CaptureError> {
+    fn advance(&mut self, filter: &mut Option<PacketFilter>) -> Result<bool, CaptureError> {
         match self {
-            Self::Pcap(s) => s.advance(),
+            Self::Pcap(s) => {
+                let Some(f) = filter.as_mut() else {
+                    return s.advance();
+                };
+                loop {
+                    if !s.advance()? {
+                        return Ok(false);
+                    }
+                    match s.current() {
+                        Some(p) if !f.pass(p.link, p.data) => {}
+                        _ => return Ok(true),
+                    }
+                }
+            }
             Self::Dnstap(s) => s.advance().map_err(|e| dnstap_error(s, e)),
         }
     }
@@ -141,12 +156,20 @@ pub struct Merge {
     announced: usize,
     damaged: Vec<Damage>,
     failed: Vec<String>,
+    /// BPF filter of the capture files' packets (not of dnstap messages).
+    filter: Option<PacketFilter>,
 }
 
 impl Merge {
     /// Merges `sources` (already opened); reads each one's first packet.
     pub fn new<F: Into<MergeFile>>(sources: Vec<F>) -> Self {
+        Self::with_filter(sources, None)
+    }
+
+    /// Like [`Self::new`], keeping only the capture packets `filter` passes.
+    pub fn with_filter<F: Into<MergeFile>>(sources: Vec<F>, filter: Option<PacketFilter>) -> Self {
         let mut m = Self {
+            filter,
             files: Vec::with_capacity(sources.len()),
             heap: BinaryHeap::with_capacity(sources.len()),
             pending: None,
@@ -156,7 +179,7 @@ impl Merge {
         };
         for src in sources {
             let mut src: MergeFile = src.into();
-            let first = match src.advance() {
+            let first = match src.advance(&mut m.filter) {
                 Ok(true) => src.current_ts(),
                 Ok(false) => None,
                 Err(e) => {
@@ -209,7 +232,7 @@ impl Merge {
             // The heap only shrinks, so a lone file stays alone: its time
             // orders nothing and the heap is left as it is (the common
             // one-file replay pays no heap work per packet).
-            match self.files[rank].src.advance() {
+            match self.files[rank].src.advance(&mut self.filter) {
                 Ok(true) => {}
                 Ok(false) => {
                     self.heap.clear();
@@ -226,7 +249,7 @@ impl Merge {
         };
         debug_assert_eq!(top.0 .1, rank);
         let f = &mut self.files[rank];
-        match f.src.advance() {
+        match f.src.advance(&mut self.filter) {
             Ok(true) => {
                 top.0 .0 = f.src.current_ts().unwrap_or(i64::MAX);
             }
@@ -238,6 +261,11 @@ impl Merge {
                 self.report(e);
             }
         }
+    }
+
+    /// Capture packets the BPF filter rejected.
+    pub fn filtered(&self) -> u64 {
+        self.filter.as_ref().map_or(0, |f| f.rejected)
     }
 
     /// Files that ended early in damage (the run still succeeds).

@@ -4,6 +4,7 @@
 //! the driver feeds to the pipeline in one loop.
 
 pub mod file;
+pub mod input;
 pub mod live;
 pub mod merge;
 pub mod reader;

@@ -86,10 +86,18 @@ pub fn capture_thread(
     tx: SyncSender<Queued>,
     stop: Arc<AtomicBool>,
     counters: Arc<IfaceCounters>,
+    filter: Arc<super::reload::FilterSwap>,
 ) {
     let link = src.link_type();
     let mut last_stats = Instant::now();
+    let mut filter_seen = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        if let Some(f) = filter.changed(&mut filter_seen) {
+            match src.set_filter(&f) {
+                Ok(()) => tracing::info!(capture = src.name(), filter = %f, "BPF filter re-set"),
+                Err(e) => tracing::error!("{e}; the previous filter stays"),
+            }
+        }
         match src.next_packet() {
             Ok(Some(p)) => {
                 counters.received.fetch_add(1, Ordering::Relaxed);

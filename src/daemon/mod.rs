@@ -30,7 +30,7 @@ use thiserror::Error;
 
 use self::capture::{capture_thread, live_config, IfaceCounters, QueueSource, Queued};
 use self::metrics::{DaemonInfo, MetricsText, ProcessStats};
-use self::reload::{start_reload, Control, ReloadCtx, ReloadStats};
+use self::reload::{start_reload, Control, FilterSwap, ReloadCtx, ReloadStats};
 use self::systemd::sd_notify;
 use crate::capture::live::LiveSource;
 use crate::capture::{CaptureError, PacketSource};
@@ -148,13 +148,20 @@ impl Housekeeping {
         loop {
             match self.ctx.control.try_recv() {
                 Ok(Control::Reload(b)) => {
-                    let (watch, det) = *b;
-                    tracing::info!(
-                        entries = watch.len(),
-                        "watch list and detector settings reloaded"
-                    );
-                    runner.set_watchlist(watch);
-                    runner.set_detector_config(det);
+                    let r = *b;
+                    runner.set_watchlist(r.watch.clone());
+                    runner.set_detector_config(r.detectors.clone());
+                    if let Some(pan) = &r.pseudonymisation {
+                        runner.set_pseudonymisation(pan.clone());
+                    }
+                    if let Some(ports) = &r.dns_ports {
+                        runner.set_dns_ports(ports);
+                    }
+                    runner.set_commit(r.commit.0, Duration::from_millis(r.commit.1));
+                    self.ctx.retention_days = r.retention_days;
+                    self.ctx.scrub = r.scrub.clone();
+                    self.ctx.log_interval = Duration::from_secs(r.log_interval_s);
+                    r.log();
                 }
                 Ok(Control::ReopenLog) => runner.reopen_alert_sinks(),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
@@ -344,6 +351,8 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
         })
     };
     let (ctl_tx, ctl_rx) = sync_channel::<Control>(16);
+    // The BPF filter a reload re-sets on the open captures.
+    let filter_swap = Arc::new(FilterSwap::new(&lcfg.filter));
     let stop = Arc::new(AtomicBool::new(false));
     let mut names = Vec::new();
     let mut ifaces = Vec::new();
@@ -352,10 +361,10 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
         names.push(src.name().to_string());
         let counters = Arc::new(IfaceCounters::default());
         ifaces.push((interfaces[i].clone(), counters.clone()));
-        let (tx, stop) = (tx.clone(), stop.clone());
+        let (tx, stop, swap) = (tx.clone(), stop.clone(), filter_swap.clone());
         let h = std::thread::Builder::new()
             .name(format!("capture-{}", interfaces[i]))
-            .spawn(move || capture_thread(src, i, tx, stop, counters))
+            .spawn(move || capture_thread(src, i, tx, stop, counters, swap))
             .map_err(|source| DaemonError::Start {
                 what: "a capture thread",
                 source,
@@ -442,9 +451,8 @@ pub fn run(args: RunArgs) -> Result<(), DaemonError> {
         let reload_ctx = Arc::new(ReloadCtx {
             common: args.common.clone(),
             cli_interfaces: !args.interfaces.is_empty(),
-            db: s.db.clone(),
-            interfaces: s.config.raw.capture.interfaces.clone(),
-            pdns: s.config.raw.storage.pdns.clone(),
+            running: ReloadCtx::running(&s.config.raw),
+            filter: (!interfaces.is_empty()).then(|| filter_swap.clone()),
             stats: reload_stats,
         });
         let mut reloading: Option<tokio::task::JoinHandle<()>> = None;

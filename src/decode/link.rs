@@ -51,6 +51,24 @@ impl LinkType {
             other => Self::Unsupported(other),
         }
     }
+
+    /// The `DLT_*` value libpcap compiles filters for (the inverse of
+    /// [`Self::from_pcap`]; raw IP is Linux's `DLT_RAW`, 12).
+    pub fn to_pcap(self) -> i32 {
+        match self {
+            Self::Null => 0,
+            Self::Ethernet => 1,
+            Self::Ppp => 9,
+            Self::Raw => 12,
+            Self::Loop => 108,
+            Self::LinuxSll => 113,
+            Self::Ipv4 => 228,
+            Self::Ipv6 => 229,
+            Self::Nflog => 239,
+            Self::LinuxSll2 => 276,
+            Self::Unsupported(v) => v,
+        }
+    }
 }
 
 /// A network-layer packet found inside a frame.

@@ -235,6 +235,16 @@ impl Decoder {
         }
     }
 
+    /// Replaces the DNS ports (SIGHUP); streams and fragments in flight
+    /// are kept.
+    pub fn set_dns_ports(&mut self, dns_ports: &[u16]) {
+        let mut ports = Box::new([0u64; 1024]);
+        for &p in dns_ports {
+            ports[usize::from(p) / 64] |= 1 << (p % 64);
+        }
+        self.ports = ports;
+    }
+
     fn is_dns_port(&self, p: u16) -> bool {
         self.ports[usize::from(p) / 64] & (1 << (p % 64)) != 0
     }

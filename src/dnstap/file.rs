@@ -12,7 +12,7 @@ use super::{count_frame, Begin, Expander, Message, PeerStats};
 
 /// A dnstap file being read: one DNS message at a time, in file order.
 pub struct DnstapFile {
-    reader: FileReader<std::io::BufReader<std::fs::File>>,
+    reader: FileReader<Box<dyn std::io::Read + Send>>,
     path: PathBuf,
     name: String,
     expander: Expander,
@@ -35,17 +35,34 @@ impl DnstapFile {
     /// Opens a file already recognised by [`super::is_dnstap_file`]; its
     /// messages are expanded by `expander`.
     pub fn open(path: &Path, peer: Arc<PeerStats>, expander: Expander) -> Result<Self, FileError> {
-        let reader = FileReader::open(path, DEFAULT_MAX_FRAME)?;
-        let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
-        Ok(Self {
-            reader,
+        let f = std::fs::File::open(path).map_err(|source| FileError::Io {
+            path: path.display().to_string(),
+            offset: 0,
+            source,
+        })?;
+        let file_len = f.metadata().map_or(0, |m| m.len());
+        let reader = Box::new(std::io::BufReader::with_capacity(1 << 16, f));
+        Ok(Self::from_reader(path, reader, file_len, peer, expander))
+    }
+
+    /// A dnstap stream read from `reader` (stdin, a decompressed file);
+    /// `path` names it, `file_len` sizes it for a progress bar (0: unknown).
+    pub fn from_reader(
+        path: &Path,
+        reader: Box<dyn std::io::Read + Send>,
+        file_len: u64,
+        peer: Arc<PeerStats>,
+        expander: Expander,
+    ) -> Self {
+        Self {
+            reader: FileReader::new(reader, &path.display().to_string(), DEFAULT_MAX_FRAME),
             path: path.to_path_buf(),
             name: path.display().to_string(),
             expander,
             current: None,
             peer,
             file_len,
-        })
+        }
     }
 
     /// Name in provenance and messages.

@@ -301,6 +301,23 @@ impl Runner {
         self.pipeline.set_watchlist(watch);
     }
 
+    /// Turns querier pseudonymisation on (with this key) or off (SIGHUP):
+    /// lookups committed from now on are stored accordingly.
+    pub fn set_pseudonymisation(&mut self, pan: Option<crate::privacy::CryptoPan>) {
+        self.pan = pan;
+    }
+
+    /// Swaps the DNS ports (SIGHUP).
+    pub fn set_dns_ports(&mut self, ports: &[u16]) {
+        self.pipeline.set_dns_ports(ports);
+    }
+
+    /// Swaps the batch size and commit interval (SIGHUP).
+    pub fn set_commit(&mut self, batch_size: usize, interval: Duration) {
+        self.batch_size = batch_size;
+        self.commit_interval = interval;
+    }
+
     /// Swaps in new detector settings (SIGHUP).
     pub fn set_detector_config(&mut self, cfg: crate::detect::DetectorConfig) {
         self.engine.set_config(cfg);

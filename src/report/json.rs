@@ -169,6 +169,33 @@ pub fn to_json(r: &Report) -> Value {
         "names": names,
         "names_source": r.names_source,
     });
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("bin".into(), if r.hourly() { "hour" } else { "day" }.into());
+        if r.hourly() {
+            let hours: Vec<Value> = r
+                .per_hour()
+                .iter()
+                .map(|(h, c)| json!({"hour": time::rfc3339(h.saturating_mul(HOUR)), "count": c}))
+                .collect();
+            obj.insert("per_hour".into(), hours.into());
+        }
+        let markers: Vec<Value> = r
+            .markers()
+            .iter()
+            .map(|m| json!({"ts": time::rfc3339(m.ts), "kind": m.kind.as_str(), "label": m.label}))
+            .collect();
+        obj.insert("markers".into(), markers.into());
+    }
+    if let (Some(p), Some(obj)) = (&r.pruned, doc.as_object_mut()) {
+        obj.insert(
+            "pruned".into(),
+            json!({
+                "before": time::rfc3339(p.before_us),
+                "at": time::rfc3339(p.at_us),
+                "lookups": p.lookups,
+            }),
+        );
+    }
     if let (Some(Events { path, rows: evs }), Some(obj)) = (&r.events, doc.as_object_mut()) {
         let events: Vec<Value> = evs
             .iter()

@@ -37,6 +37,8 @@ use events::{coincidences, Chance, Coincidence};
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
+/// Lookups spanning less than this are charted per hour.
+const HOURLY_SPAN: i64 = 3 * DAY;
 /// Beyond this many days the per-day list holds only the days with lookups.
 const MAX_LISTED_DAYS: i64 = 100_000;
 
@@ -118,6 +120,32 @@ struct RcodeChange {
     to: String,
 }
 
+/// What a chart marker marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MarkerKind {
+    /// A name's rcode changed to or from NXDOMAIN.
+    NxdomainFlip,
+    /// A name newly seen for the entry.
+    NewName,
+}
+
+impl MarkerKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::NxdomainFlip => "nxdomain_flip",
+            Self::NewName => "new_name",
+        }
+    }
+}
+
+/// A marker on the timeline.
+#[derive(Clone, Debug)]
+struct Marker {
+    ts: i64,
+    kind: MarkerKind,
+    label: String,
+}
+
 /// One distinct answer set of a name.
 #[derive(Debug)]
 struct AnswerSet {
@@ -164,9 +192,79 @@ pub struct Report {
     events: Option<Events>,
     coincidences: Vec<Coincidence>,
     chance: Option<Chance>,
+    /// `new_name` alerts of the entry in the range (chart markers).
+    new_names: Vec<Alert>,
+    /// What pruning deleted, when the report is empty and its range
+    /// reaches into the pruned time.
+    pruned: Option<crate::store::sqlite::Pruned>,
 }
 
 impl Report {
+    /// `lookups before T were pruned on W (N lookups deleted by pruning)`,
+    /// when an empty report reaches into pruned time.
+    fn pruned_note(&self) -> Option<String> {
+        self.pruned.map(|p| {
+            format!(
+                "lookups before {} were pruned (last prune at {}; {} lookups deleted by pruning)",
+                short(p.before_us),
+                short(p.at_us),
+                p.lookups
+            )
+        })
+    }
+
+    /// Whether the timeline is binned by hour: lookups spanning less than
+    /// [`HOURLY_SPAN`] (else by day).
+    fn hourly(&self) -> bool {
+        matches!((self.first, self.last), (Some(f), Some(l)) if l.saturating_sub(f) < HOURLY_SPAN)
+    }
+
+    /// Lookups per hour over the span, zeros included (hour numbers since
+    /// the epoch); empty unless [`Self::hourly`].
+    fn per_hour(&self) -> Vec<(i64, u64)> {
+        let (Some(f), Some(l)) = (self.first, self.last) else {
+            return Vec::new();
+        };
+        if !self.hourly() {
+            return Vec::new();
+        }
+        let (lo, hi) = (f.div_euclid(HOUR), l.div_euclid(HOUR));
+        let mut counts = vec![0u64; usize::try_from(hi - lo + 1).unwrap_or(0)];
+        for q in &self.queriers {
+            for t in &q.ts {
+                if let Some(c) = usize::try_from(t.div_euclid(HOUR) - lo)
+                    .ok()
+                    .and_then(|i| counts.get_mut(i))
+                {
+                    *c += 1;
+                }
+            }
+        }
+        (lo..=hi).zip(counts).collect()
+    }
+
+    /// Chart markers: NXDOMAIN flips (an rcode change to or from NXDOMAIN)
+    /// and new names (`new_name` alerts), oldest first.
+    fn markers(&self) -> Vec<Marker> {
+        let mut m: Vec<Marker> = self
+            .rcode_changes
+            .iter()
+            .filter(|c| c.from == "NXDOMAIN" || c.to == "NXDOMAIN")
+            .map(|c| Marker {
+                ts: c.ts,
+                kind: MarkerKind::NxdomainFlip,
+                label: format!("{} {} -> {}", c.qname, c.from, c.to),
+            })
+            .collect();
+        m.extend(self.new_names.iter().map(|a| Marker {
+            ts: a.ts_us,
+            kind: MarkerKind::NewName,
+            label: format!("new name {}", a.name),
+        }));
+        m.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.label.cmp(&b.label)));
+        m
+    }
+
     fn span_days(&self) -> Option<(i64, i64)> {
         Some((self.first?.div_euclid(DAY), self.last?.div_euclid(DAY)))
     }
@@ -385,6 +483,7 @@ pub fn build(
     let mut bursts = Vec::new();
     let mut quiet = Vec::new();
     let mut resumed = Vec::new();
+    let mut new_names = Vec::new();
     for (_, a) in store.alerts_after(0)? {
         if a.entry != entry || !in_range(a.ts_us, from, to) {
             continue;
@@ -393,6 +492,7 @@ pub fn build(
             "burst" => bursts.push(a),
             "quiet" => quiet.push(a),
             "resumed" => resumed.push(a),
+            "new_name" => new_names.push(a),
             _ => {}
         }
     }
@@ -481,7 +581,15 @@ pub fn build(
         events: None,
         coincidences: Vec::new(),
         chance: None,
+        new_names,
+        pruned: None,
     };
+    // An empty report over a range that reaches into pruned time says so.
+    if r.total == 0 {
+        r.pruned = store
+            .pruned()?
+            .filter(|p| from.is_none_or(|f| f < p.before_us));
+    }
     if let Some(evs) = events {
         let (c, chance) = coincidences(&r, &evs.rows);
         r.coincidences = c;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{day_date, short, Events, QuerierRow, Report, ReportError, DAY};
+use super::{day_date, short, Events, MarkerKind, QuerierRow, Report, ReportError, DAY, HOUR};
 use crate::model::Alert;
 use crate::time;
 
@@ -64,19 +64,46 @@ pub fn to_svg(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text x="{left}" y="20" font-size="14" font-weight="bold">Lookups of {} per day (UTC)</text>"#,
-        esc(&r.entry)
+        r#"<text x="{left}" y="20" font-size="14" font-weight="bold">Lookups of {} per {} (UTC)</text>"#,
+        esc(&r.entry),
+        if r.hourly() { "hour" } else { "day" }
     );
-    let (Some((lo, hi)), Some(data_end)) = (r.span_days(), r.last) else {
-        let _ = writeln!(s, r#"<text x="{left}" y="50">No lookups.</text>"#);
+    // Bins: hours when the lookups span under three days, else days.
+    let hourly = r.hourly();
+    let unit = if hourly { HOUR } else { DAY };
+    let unit_name = if hourly { "hour" } else { "day" };
+    let label_of = |b: i64| {
+        if hourly {
+            super::text::hour_label(b)
+        } else {
+            day_date(b)
+        }
+    };
+    let span = r
+        .first
+        .zip(r.last)
+        .map(|(f, l)| (f.div_euclid(unit), l.div_euclid(unit)));
+    let (Some((lo, hi)), Some(data_end)) = (span, r.last) else {
+        match r.pruned_note() {
+            Some(note) => {
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{left}" y="50">No lookups: {}.</text>"#,
+                    esc(&note)
+                );
+            }
+            None => {
+                let _ = writeln!(s, r#"<text x="{left}" y="50">No lookups.</text>"#);
+            }
+        }
         s.push_str("</svg>\n");
         return s;
     };
     let ndays = hi - lo + 1;
     let per_col = ((ndays + MAX_COLUMNS - 1) / MAX_COLUMNS).max(1);
     let ncols = ((ndays + per_col - 1) / per_col).max(1);
-    let col_us = per_col.saturating_mul(DAY) as f64;
-    let start_us = lo.saturating_mul(DAY);
+    let col_us = per_col.saturating_mul(unit) as f64;
+    let start_us = lo.saturating_mul(unit);
     let colw = plot_w / ncols as f64;
     let col_of_day = |d: i64| -> usize { ((d - lo) / per_col).clamp(0, ncols - 1) as usize };
     let x_of_ts = |ts: i64| -> f64 {
@@ -90,7 +117,7 @@ pub fn to_svg(r: &Report) -> String {
         time::date(data_end),
         r.total,
         if per_col > 1 {
-            format!(", {per_col} days per bar")
+            format!(", {per_col} {unit_name}s per bar")
         } else {
             String::new()
         }
@@ -99,9 +126,17 @@ pub fn to_svg(r: &Report) -> String {
     // Stacks: the top queriers, then the rest.
     let ncols_u = ncols as usize;
     let mut totals = vec![0u64; ncols_u];
-    for (d, c) in &r.days {
-        if let Some(t) = totals.get_mut(col_of_day(*d)) {
-            *t += *c;
+    if hourly {
+        for (h, c) in r.per_hour() {
+            if let Some(t) = totals.get_mut(col_of_day(h)) {
+                *t += c;
+            }
+        }
+    } else {
+        for (d, c) in &r.days {
+            if let Some(t) = totals.get_mut(col_of_day(*d)) {
+                *t += *c;
+            }
         }
     }
     let top_q: Vec<&QuerierRow> = r.queriers.iter().take(TOP_DRAWN).collect();
@@ -109,7 +144,7 @@ pub fn to_svg(r: &Report) -> String {
     for q in &top_q {
         let mut v = vec![0u64; ncols_u];
         for t in &q.ts {
-            if let Some(x) = v.get_mut(col_of_day(t.div_euclid(DAY))) {
+            if let Some(x) = v.get_mut(col_of_day(t.div_euclid(unit))) {
                 *x += 1;
             }
         }
@@ -156,7 +191,7 @@ pub fn to_svg(r: &Report) -> String {
     for c in 0..ncols_u {
         let x = left + c as f64 * colw + (colw - barw) / 2.0;
         let mut base = 0u64;
-        let date = day_date(lo.saturating_add((c as i64).saturating_mul(per_col)));
+        let date = label_of(lo.saturating_add((c as i64).saturating_mul(per_col)));
         let mut segs: Vec<(u64, &str, String)> = Vec::new();
         for (i, q) in top_q.iter().enumerate() {
             let n = stacks.get(i).and_then(|v| v.get(c)).copied().unwrap_or(0);
@@ -189,7 +224,7 @@ pub fn to_svg(r: &Report) -> String {
     let mut burst_cols: BTreeMap<usize, Vec<&Alert>> = BTreeMap::new();
     for b in &r.bursts {
         burst_cols
-            .entry(col_of_day(b.ts_us.div_euclid(DAY)))
+            .entry(col_of_day(b.ts_us.div_euclid(unit)))
             .or_default()
             .push(b);
     }
@@ -220,16 +255,45 @@ pub fn to_svg(r: &Report) -> String {
         );
     }
 
+    // NXDOMAIN flips (purple diamonds) and new names (green circles) on
+    // the base line, at their time.
+    let markers = r.markers();
+    for m in &markers {
+        let x = x_of_ts(m.ts);
+        let y = top + plot_h;
+        let title = format!("{} {}", short(m.ts), m.label);
+        match m.kind {
+            MarkerKind::NxdomainFlip => {
+                let _ = writeln!(
+                    s,
+                    r##"<polygon class="marker-nxdomain-flip" points="{x:.2},{:.2} {:.2},{y:.2} {x:.2},{:.2} {:.2},{y:.2}" fill="#8c1c8c"><title>{}</title></polygon>"##,
+                    y - 6.0,
+                    x + 6.0,
+                    y + 6.0,
+                    x - 6.0,
+                    esc(&title)
+                );
+            }
+            MarkerKind::NewName => {
+                let _ = writeln!(
+                    s,
+                    r##"<circle class="marker-new-name" cx="{x:.2}" cy="{y:.2}" r="5" fill="#2ca02c" stroke="#fff"><title>{}</title></circle>"##,
+                    esc(&title)
+                );
+            }
+        }
+    }
+
     // Events: dashed vertical lines with their labels.
     if let Some(Events { rows: evs, .. }) = &r.events {
-        let end_us = hi.saturating_add(1).saturating_mul(DAY);
+        let end_us = hi.saturating_add(1).saturating_mul(unit);
         for (i, e) in evs
             .iter()
             .filter(|e| e.ts >= start_us && e.ts < end_us)
             .enumerate()
         {
             let x = x_of_ts(if e.date_only {
-                e.ts.saturating_add(DAY / 2)
+                e.ts.saturating_add(unit / 2)
             } else {
                 e.ts
             });
@@ -265,7 +329,7 @@ pub fn to_svg(r: &Report) -> String {
             r##"<line x1="{x:.2}" y1="{base_y}" x2="{x:.2}" y2="{:.2}" stroke="#000"/><text x="{x:.2}" y="{:.2}" text-anchor="middle">{}</text>"##,
             base_y + 4.0,
             base_y + 16.0,
-            day_date(d)
+            label_of(d)
         );
         c += label_step;
     }
@@ -275,9 +339,9 @@ pub fn to_svg(r: &Report) -> String {
         top + plot_h / 2.0,
         top + plot_h / 2.0,
         if per_col > 1 {
-            format!("{per_col} days")
+            format!("{per_col} {unit_name}s")
         } else {
-            "day".into()
+            unit_name.into()
         }
     );
 
@@ -333,6 +397,30 @@ pub fn to_svg(r: &Report) -> String {
         ly2 - 9.0,
         left + 88.0
     );
+    if markers.iter().any(|m| m.kind == MarkerKind::NxdomainFlip) {
+        let _ = writeln!(
+            s,
+            r##"<polygon points="{:.2},{:.2} {:.2},{:.2} {:.2},{:.2} {:.2},{:.2}" fill="#8c1c8c"/><text x="{:.2}" y="{ly2:.2}">NXDOMAIN flip</text>"##,
+            left + 420.0,
+            ly2 - 10.0,
+            left + 425.0,
+            ly2 - 5.0,
+            left + 420.0,
+            ly2,
+            left + 415.0,
+            ly2 - 5.0,
+            left + 429.0
+        );
+    }
+    if markers.iter().any(|m| m.kind == MarkerKind::NewName) {
+        let _ = writeln!(
+            s,
+            r##"<circle cx="{:.2}" cy="{:.2}" r="5" fill="#2ca02c"/><text x="{:.2}" y="{ly2:.2}">new name</text>"##,
+            left + 530.0,
+            ly2 - 5.0,
+            left + 539.0
+        );
+    }
     if r.events.is_some() {
         let _ = writeln!(
             s,

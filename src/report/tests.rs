@@ -40,6 +40,8 @@ fn empty_report_renders() {
         }),
         coincidences: Vec::new(),
         chance: None,
+        new_names: Vec::new(),
+        pruned: None,
     };
     assert_eq!(to_json(&r)["total"], 0);
     assert!(to_svg(&r).starts_with("<svg"));
@@ -87,6 +89,8 @@ fn huge_span_svg_is_capped() {
         events: None,
         coincidences: Vec::new(),
         chance: None,
+        new_names: Vec::new(),
+        pruned: None,
     };
     let svg = to_svg(&r);
     assert!(svg.matches("<rect").count() < 2_100);
@@ -183,6 +187,8 @@ fn extreme_timestamps_do_not_panic() {
         events: None,
         coincidences: Vec::new(),
         chance: None,
+        new_names: Vec::new(),
+        pruned: None,
     };
     let evs = vec![
         EventRow {

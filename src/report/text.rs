@@ -46,6 +46,9 @@ fn range(r: &Report) -> String {
 /// The one line said when nothing matched.
 fn no_lookups(out: &mut impl Write, r: &Report) -> Result<()> {
     let range = range(r);
+    if let Some(note) = r.pruned_note() {
+        return writeln!(out, "No lookups of {}{range} left: {note}.", r.entry);
+    }
     writeln!(
         out,
         "No lookups of {} in the database{range} (neither as a watch entry nor as a query name).",
@@ -139,6 +142,9 @@ fn queriers(out: &mut impl Write, r: &Report) -> Result<()> {
 /// Lookups per day with a bar.
 fn lookups_per_day(out: &mut impl Write, r: &Report) -> Result<()> {
     writeln!(out)?;
+    if r.hourly() {
+        return lookups_per_hour(out, r);
+    }
     let (days, complete) = per_day(r);
     writeln!(
         out,
@@ -159,6 +165,49 @@ fn lookups_per_day(out: &mut impl Write, r: &Report) -> Result<()> {
         .collect();
     table(out, &["DATE", "COUNT", ""], &[false, true, false], &rows)?;
     Ok(())
+}
+
+/// Lookups per hour (a span under three days), with the NXDOMAIN flips
+/// and new names of each hour.
+fn lookups_per_hour(out: &mut impl Write, r: &Report) -> Result<()> {
+    writeln!(out, "Lookups per hour (UTC)")?;
+    let hours = r.per_hour();
+    let markers = r.markers();
+    let max = hours.iter().map(|h| h.1).max().unwrap_or(0).max(1);
+    let rows: Vec<Vec<String>> = hours
+        .iter()
+        .map(|(h, c)| {
+            let bar = ((*c as f64 / max as f64) * 40.0).round() as usize;
+            let marks: Vec<&str> = markers
+                .iter()
+                .filter(|m| m.ts.div_euclid(HOUR) == *h)
+                .map(|m| m.label.as_str())
+                .collect();
+            vec![
+                hour_label(*h),
+                c.to_string(),
+                "#".repeat(bar),
+                marks.join("; "),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &["HOUR", "COUNT", "", "MARKERS"],
+        &[false, true, false, false],
+        &rows,
+    )?;
+    Ok(())
+}
+
+/// `2016-05-04 13:00` of an hour number (hours since the epoch).
+pub(super) fn hour_label(hour: i64) -> String {
+    let s = time::rfc3339(hour.saturating_mul(HOUR));
+    format!(
+        "{} {}",
+        s.get(..10).unwrap_or(""),
+        s.get(11..16).unwrap_or("")
+    )
 }
 
 /// The burst alerts.

@@ -152,6 +152,22 @@ pub struct LookupFilter {
     pub since_us: Option<i64>,
     /// To (µs, exclusive).
     pub until_us: Option<i64>,
+    /// Queriers inside this network (checked on the rows read).
+    pub querier_net: Option<super::query::Cidr>,
+    /// Servers inside this network (checked on the rows read).
+    pub server_net: Option<super::query::Cidr>,
+    /// Query type mnemonic as stored (`A`, `TYPE65534`).
+    pub qtype: Option<String>,
+    /// Rcode mnemonic as stored (`NXDOMAIN`).
+    pub rcode: Option<String>,
+}
+
+impl LookupFilter {
+    /// Whether a row's querier and server pass the network filters.
+    pub fn addrs_match(&self, querier: std::net::IpAddr, server: std::net::IpAddr) -> bool {
+        self.querier_net.is_none_or(|n| n.contains(querier))
+            && self.server_net.is_none_or(|n| n.contains(server))
+    }
 }
 
 impl SqliteStore {
@@ -308,6 +324,24 @@ impl SqliteStore {
             sql.push_str(" AND ts_us < ?");
             args.push(u.into());
         }
+        if let Some(t) = &filter.qtype {
+            sql.push_str(" AND qtype = ?");
+            args.push(t.clone().into());
+        }
+        if let Some(r) = &filter.rcode {
+            sql.push_str(" AND rcode = ?");
+            args.push(r.clone().into());
+        }
+        // A single address is compared as stored text (the index-friendly
+        // case); networks are checked on each row read.
+        if let Some(ip) = filter.querier_net.and_then(|n| n.single()) {
+            sql.push_str(" AND querier = ?");
+            args.push(ip.to_string().into());
+        }
+        if let Some(ip) = filter.server_net.and_then(|n| n.single()) {
+            sql.push_str(" AND server = ?");
+            args.push(ip.to_string().into());
+        }
         sql.push_str(" ORDER BY ts_us, id");
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
@@ -340,6 +374,9 @@ impl SqliteStore {
                 source: r.get(18)?,
                 sensor: r.get(20)?,
             };
+            if !filter.addrs_match(l.querier.ip(), l.server.ip()) {
+                continue;
+            }
             if !each(l) {
                 break;
             }
@@ -494,6 +531,7 @@ impl SqliteStore {
     pub fn prune(&mut self, before_us: i64) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
         let n = tx.execute("DELETE FROM lookups WHERE ts_us < ?", [before_us])?;
+        record_prune(&tx, before_us, n)?;
         tx.execute(
             "DELETE FROM querier_summary WHERE last_seen_us < ?",
             [before_us],
@@ -682,7 +720,55 @@ impl Sink for SqliteStore {
     }
 }
 
+/// State key of the prune record ([`Pruned`]).
+const PRUNED_KEY: &str = "store.pruned";
+
+/// What pruning removed so far (kept in the state table, so a report over
+/// a pruned range can say why it is empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pruned {
+    /// Wall-clock time of the last prune that deleted lookups (µs).
+    pub at_us: i64,
+    /// Lookups before this packet time (µs) were deleted.
+    pub before_us: i64,
+    /// Lookups deleted by all prunes.
+    pub lookups: u64,
+}
+
+/// Adds a prune that deleted `n` lookups before `before_us` to the record.
+fn record_prune(conn: &rusqlite::Connection, before_us: i64, n: usize) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
+    let old: Option<Pruned> = conn
+        .query_row(
+            "SELECT value FROM detector_state WHERE key = ?",
+            [PRUNED_KEY],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .and_then(|v| serde_json::from_str(&v).ok());
+    let new = Pruned {
+        at_us: crate::time::wall_clock_us(),
+        before_us: old.map_or(before_us, |o| o.before_us.max(before_us)),
+        lookups: old.map_or(0, |o| o.lookups) + n as u64,
+    };
+    conn.execute(
+        "INSERT INTO detector_state (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![PRUNED_KEY, serde_json::to_string(&new)?],
+    )?;
+    Ok(())
+}
+
 impl SqliteStore {
+    /// What pruning removed so far, if it removed anything.
+    pub fn pruned(&self) -> Result<Option<Pruned>, StoreError> {
+        Ok(self
+            .state_get(PRUNED_KEY)?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
     fn maintain(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if let Some((before, fields)) = &batch.scrub_before {
             for (field, reset) in super::SCRUBBABLE {
@@ -698,10 +784,11 @@ impl SqliteStore {
         if let Some(before) = batch.prune_before {
             // A bounded chunk per batch, so retention never holds the writer
             // (and through it the pipeline) for long.
-            self.conn.execute(
+            let n = self.conn.execute(
                 "DELETE FROM lookups WHERE id IN (SELECT id FROM lookups WHERE ts_us < ? ORDER BY ts_us LIMIT 20000)",
                 [before],
             )?;
+            record_prune(&self.conn, before, n)?;
             // Summaries too: a querier or name not seen within the horizon
             // is forgotten (and looks new when it comes back).
             for table in ["querier_summary", "name_summary"] {

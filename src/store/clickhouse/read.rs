@@ -164,6 +164,12 @@ pub fn lookups(
     if let Some(s) = sensor {
         conds.push(format!("sensor = {}", quote_str(s)));
     }
+    if let Some(t) = &filter.qtype {
+        conds.push(format!("qtype = {}", quote_str(t)));
+    }
+    if let Some(r) = &filter.rcode {
+        conds.push(format!("rcode = {}", quote_str(r)));
+    }
     let cols = "ts_us, sensor, entry, also, querier, querier_port, server, server_port, transport, qname, qtype, qclass, opcode, flags, rcode, answer_name, answer_type, answer_ttl, answer_data, rtt_us, ecs, query_seen, answered, source";
     let sql = format!(
         "SELECT {cols} FROM {t} WHERE {w} ORDER BY ts_us, sensor, source, qname FORMAT RowBinary",
@@ -235,6 +241,11 @@ pub fn lookups(
             answered,
             source,
         };
+        // Networks are checked on the rows read (addresses are stored as
+        // 16 bytes; the same test as the SQLite store's).
+        if !filter.addrs_match(q, s) {
+            continue;
+        }
         if !each(FleetLookup { sensor, lookup: l }) {
             break;
         }
