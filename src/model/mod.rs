@@ -4,11 +4,12 @@
 //! nothing above it.
 
 mod alert;
+pub mod community_id;
 mod history;
 mod lookup;
 mod traffic;
 
 pub use alert::{Alert, Severity};
 pub use history::Preload;
-pub use lookup::{Answer, Lookup};
+pub use lookup::{opcode_name, Answer, Counts, Edns, Lookup};
 pub use traffic::HourRow;

@@ -139,6 +139,7 @@ fn extreme_timestamps_do_not_panic() {
             answered: k != 4,
             source: String::new(),
             sensor: String::new(),
+            ..Lookup::default()
         });
     }
     let mut queriers: Vec<QuerierRow> = std::mem::take(&mut acc.queriers).into_values().collect();

@@ -88,6 +88,20 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE alerts ADD COLUMN entries TEXT NOT NULL DEFAULT '[]';",
     // 4: the sensor that saw each lookup.
     "ALTER TABLE lookups ADD COLUMN sensor TEXT NOT NULL DEFAULT '';",
+    // 5: the DNS header and EDNS of each lookup, message sizes and the
+    // authority section (rows written before keep 0 / NULL / []).
+    "ALTER TABLE lookups ADD COLUMN dns_id INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN qdcount INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN ancount INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN nscount INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN arcount INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN edns_version INTEGER;
+     ALTER TABLE lookups ADD COLUMN edns_udp_size INTEGER;
+     ALTER TABLE lookups ADD COLUMN edns_do INTEGER;
+     ALTER TABLE lookups ADD COLUMN edns_z INTEGER;
+     ALTER TABLE lookups ADD COLUMN query_size INTEGER;
+     ALTER TABLE lookups ADD COLUMN response_size INTEGER;
+     ALTER TABLE lookups ADD COLUMN authority TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// Newest schema version this binary knows.
@@ -274,7 +288,9 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let mut sql = String::from(
             "SELECT ts_us, entry, querier, querier_port, server, server_port, transport, qname, qtype, qclass,
-                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor
+                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor,
+                    dns_id, qdcount, ancount, nscount, arcount, edns_version, edns_udp_size, edns_do, edns_z,
+                    query_size, response_size, authority
              FROM lookups WHERE 1 = 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -337,6 +353,25 @@ impl SqliteStore {
                 answered: r.get(17)?,
                 source: r.get(18)?,
                 sensor: r.get(20)?,
+                dns_id: r.get(21)?,
+                counts: crate::model::Counts {
+                    qd: r.get(22)?,
+                    an: r.get(23)?,
+                    ns: r.get(24)?,
+                    ar: r.get(25)?,
+                },
+                edns: match (r.get::<_, Option<u8>>(26)?, r.get::<_, Option<u16>>(27)?) {
+                    (Some(version), Some(udp_size)) => Some(crate::model::Edns {
+                        version,
+                        udp_size,
+                        dnssec_ok: r.get::<_, Option<bool>>(28)?.unwrap_or(false),
+                        z: r.get::<_, Option<u16>>(29)?.unwrap_or(0),
+                    }),
+                    _ => None,
+                },
+                query_size: r.get(30)?,
+                response_size: r.get(31)?,
+                authority: serde_json::from_str::<Vec<Answer>>(&r.get::<_, String>(32)?)?,
             };
             if !each(l) {
                 break;
@@ -574,8 +609,11 @@ impl Sink for SqliteStore {
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
-                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor,
+                    dns_id, qdcount, ancount, nscount, arcount, edns_version, edns_udp_size, edns_do, edns_z,
+                    query_size, response_size, authority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                    ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
             )?;
             let mut sum = tx.prepare_cached(
                 "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)
@@ -621,6 +659,18 @@ impl Sink for SqliteStore {
                     l.source,
                     serde_json::to_string(&l.also)?,
                     l.sensor,
+                    l.dns_id,
+                    l.counts.qd,
+                    l.counts.an,
+                    l.counts.ns,
+                    l.counts.ar,
+                    l.edns.map(|e| e.version),
+                    l.edns.map(|e| e.udp_size),
+                    l.edns.map(|e| e.dnssec_ok),
+                    l.edns.map(|e| e.z),
+                    l.query_size,
+                    l.response_size,
+                    serde_json::to_string(&l.authority)?,
                 ])?;
             }
             let mut hour = tx.prepare_cached(
