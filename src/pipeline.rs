@@ -157,6 +157,11 @@ impl Pipeline {
         self.stage.watch = watch;
     }
 
+    /// The sensor name recorded by default (on lookups and alerts).
+    pub fn sensor(&self) -> &str {
+        &self.stage.sensor
+    }
+
     /// The watch list in use.
     pub fn watchlist(&self) -> &Arc<Watchlist> {
         &self.stage.watch

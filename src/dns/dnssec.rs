@@ -162,7 +162,7 @@ fn salt(rd: &[u8], at: usize) -> Option<(String, usize)> {
 }
 
 fn nsec3param(rd: &[u8]) -> Option<String> {
-    let alg = rd.get(0)?;
+    let alg = rd.first()?;
     let flags = rd.get(1)?;
     let iter = u16_at(rd, 2)?;
     let (salt, end) = salt(rd, 4)?;
@@ -170,7 +170,7 @@ fn nsec3param(rd: &[u8]) -> Option<String> {
 }
 
 fn nsec3(rd: &[u8]) -> Option<String> {
-    let alg = rd.get(0)?;
+    let alg = rd.first()?;
     let flags = rd.get(1)?;
     let iter = u16_at(rd, 2)?;
     let (salt, end) = salt(rd, 4)?;

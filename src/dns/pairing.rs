@@ -180,7 +180,7 @@ impl Pairing {
         }
         let limit = self.timeout_us.saturating_add(self.late_us);
         while let Some(&(ts, key)) = self.late.front() {
-            if !self.pending.get(&key).is_some_and(|q| q.ts == ts) {
+            if self.pending.get(&key).is_none_or(|q| q.ts != ts) {
                 self.late.pop_front();
                 continue;
             }

@@ -361,6 +361,8 @@ impl Runner {
             name: String::new(),
             querier: None,
             window: "since start".into(),
+            window_start_us: None,
+            sensor: String::new(),
             evidence: serde_json::Value::Object(evidence),
             message: format!(
                 "{new} pieces of state were dropped to stay within the memory caps ([limits]); lookups they belonged to may be missing or unpaired"
@@ -371,9 +373,14 @@ impl Runner {
         Some(alert)
     }
 
-    fn emit_alerts(&mut self, alerts: Vec<Alert>) {
+    fn emit_alerts(&mut self, mut alerts: Vec<Alert>) {
         if alerts.is_empty() {
             return;
+        }
+        for a in &mut alerts {
+            if a.sensor.is_empty() {
+                a.sensor = self.pipeline.sensor().to_string();
+            }
         }
         // Sinks never block the store: a failing one keeps the alerts for
         // a retry, logs the failure once and counts it.

@@ -108,6 +108,8 @@ fn alert(ts: i64, kind: &str, evidence: Value) -> Alert {
         name: "x".into(),
         querier: None,
         window: "1h".into(),
+        window_start_us: None,
+        sensor: String::new(),
         evidence,
         message: String::new(),
         suppressed: 0,

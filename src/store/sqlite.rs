@@ -89,7 +89,8 @@ const MIGRATIONS: &[&str] = &[
     // 4: the sensor that saw each lookup.
     "ALTER TABLE lookups ADD COLUMN sensor TEXT NOT NULL DEFAULT '';",
     // 5: the DNS header and EDNS of each lookup, message sizes and the
-    // authority section (rows written before keep 0 / NULL / []).
+    // authority section (rows written before keep 0 / NULL / []); the
+    // sensor and window start of each alert.
     "ALTER TABLE lookups ADD COLUMN dns_id INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE lookups ADD COLUMN qdcount INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE lookups ADD COLUMN ancount INTEGER NOT NULL DEFAULT 0;
@@ -101,7 +102,9 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE lookups ADD COLUMN edns_z INTEGER;
      ALTER TABLE lookups ADD COLUMN query_size INTEGER;
      ALTER TABLE lookups ADD COLUMN response_size INTEGER;
-     ALTER TABLE lookups ADD COLUMN authority TEXT NOT NULL DEFAULT '[]';",
+     ALTER TABLE lookups ADD COLUMN authority TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE alerts ADD COLUMN sensor TEXT NOT NULL DEFAULT '';
+     ALTER TABLE alerts ADD COLUMN window_start_us INTEGER;",
 ];
 
 /// Newest schema version this binary knows.
@@ -383,7 +386,8 @@ impl SqliteStore {
     /// Alerts with id greater than `after_id`, oldest first (for `alerts --follow`).
     pub fn alerts_after(&self, after_id: i64) -> Result<Vec<(i64, Alert)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries
+            "SELECT id, ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries,
+                    sensor, window_start_us
              FROM alerts WHERE id > ? ORDER BY id",
         )?;
         let rows = stmt.query_map([after_id], |r| {
@@ -401,6 +405,8 @@ impl SqliteStore {
                 r.get::<_, i64>(10)?,
                 r.get::<_, String>(11)?,
                 r.get::<_, String>(12)?,
+                r.get::<_, String>(13)?,
+                r.get::<_, Option<i64>>(14)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -419,6 +425,8 @@ impl SqliteStore {
                 suppressed,
                 alert_id,
                 entries,
+                sensor,
+                window_start_us,
             ) = row?;
             let severity = serde_json::from_value(serde_json::Value::String(severity))?;
             out.push((
@@ -433,6 +441,8 @@ impl SqliteStore {
                     name,
                     querier,
                     window,
+                    window_start_us,
+                    sensor,
                     evidence: serde_json::from_str(&evidence)?,
                     message,
                     suppressed: u64::try_from(suppressed).unwrap_or(0),
@@ -685,8 +695,9 @@ impl Sink for SqliteStore {
                 ])?;
             }
             let mut al = tx.prepare_cached(
-                "INSERT INTO alerts (ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO alerts (ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries,
+                    sensor, window_start_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             for a in &batch.alerts {
                 al.execute(params![
@@ -702,6 +713,8 @@ impl Sink for SqliteStore {
                     i64::try_from(a.suppressed).unwrap_or(i64::MAX),
                     a.id,
                     serde_json::Value::from(a.entries.clone()).to_string(),
+                    a.sensor,
+                    a.window_start_us,
                 ])?;
             }
         }

@@ -696,9 +696,12 @@ impl ClickHouseSink {
             name: String::new(),
             querier: None,
             window: String::new(),
+            window_start_us: Some(self.dropped_since_us),
+            sensor: self.settings.sensor.clone(),
             evidence: serde_json::json!({
                 "dropped_batches": self.dropped_unreported,
                 "since_us": self.dropped_since_us,
+                "since_time": crate::time::rfc3339(self.dropped_since_us),
                 "spool_max_bytes": self.settings.spool_max_bytes,
                 "spool_dir": self.settings.spool_dir.display().to_string(),
             }),

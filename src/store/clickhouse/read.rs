@@ -329,7 +329,7 @@ pub fn alerts(
         ));
     }
     let sql = format!(
-        "SELECT ts_us, sensor, scope, alert_id, kind, severity, entry, entries, name, querier, window, evidence, message, suppressed FROM {t} WHERE {w} ORDER BY ts_us, sensor, alert_id FORMAT RowBinary",
+        "SELECT ts_us, sensor, scope, alert_id, kind, severity, entry, entries, name, querier, window, evidence, message, suppressed, window_start_us FROM {t} WHERE {w} ORDER BY ts_us, sensor, alert_id FORMAT RowBinary",
         t = source(settings, &schema::ALERTS),
         w = conds.join(" AND ")
     );
@@ -355,10 +355,11 @@ pub fn alerts(
         let evidence = r.string()?;
         let message = r.string()?;
         let suppressed = r.u64()?;
+        let window_start_us = r.opt(|r| r.i64())?;
         let severity = serde_json::from_value(serde_json::Value::String(severity))
             .unwrap_or(crate::model::Severity::Info);
         out.push(FleetAlert {
-            sensor,
+            sensor: sensor.clone(),
             scope,
             alert: Alert {
                 id,
@@ -370,6 +371,8 @@ pub fn alerts(
                 name,
                 querier,
                 window,
+                window_start_us,
+                sensor,
                 evidence: serde_json::from_str(&evidence).unwrap_or(serde_json::Value::Null),
                 message,
                 suppressed,

@@ -122,6 +122,8 @@ pub const ALERTS: TableDef = TableDef {
         ("message", "String"),
         ("suppressed", "UInt64"),
         ("batch_id", "UInt64"),
+        // Version 2: where the evidence window starts.
+        ("window_start_us", "Nullable(Int64)"),
     ],
     v1_columns: 15,
     time_column: "ts_us",
@@ -257,7 +259,11 @@ pub fn added_columns(t: &TableDef, db: &str, table: &str) -> Vec<String> {
 pub fn migrations(db: &str, prefix: &str) -> Vec<Vec<String>> {
     vec![
         TABLES.iter().map(|t| create_table(t, db, prefix)).collect(),
-        added_columns(&LOOKUPS, db, &format!("{prefix}lookups")),
+        [
+            added_columns(&LOOKUPS, db, &format!("{prefix}lookups")),
+            added_columns(&ALERTS, db, &format!("{prefix}alerts")),
+        ]
+        .concat(),
     ]
 }
 
@@ -426,10 +432,17 @@ pub fn by_querier_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64
     out.extend_from_slice(&batch_id.to_le_bytes());
 }
 
-/// One alert as an `alerts` row.
+/// One alert as an `alerts` row (`sensor` when the alert names none).
 pub fn alert_row(out: &mut Vec<u8>, a: &Alert, sensor: &str, scope: &str, batch_id: u64) {
     out.extend_from_slice(&a.ts_us.to_le_bytes());
-    put_str(out, sensor);
+    put_str(
+        out,
+        if a.sensor.is_empty() {
+            sensor
+        } else {
+            &a.sensor
+        },
+    );
     put_str(out, scope);
     put_str(out, &a.id);
     put_str(out, &a.kind);
@@ -443,6 +456,13 @@ pub fn alert_row(out: &mut Vec<u8>, a: &Alert, sensor: &str, scope: &str, batch_
     put_str(out, &a.message);
     out.extend_from_slice(&a.suppressed.to_le_bytes());
     out.extend_from_slice(&batch_id.to_le_bytes());
+    match a.window_start_us {
+        Some(v) => {
+            out.push(0);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        None => out.push(1),
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // one per column
