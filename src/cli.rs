@@ -212,6 +212,8 @@ pub enum Format {
     Csv,
     /// One JSON object per line.
     Json,
+    /// One Elastic Common Schema (ECS) object per line.
+    Ecs,
 }
 
 /// `lookups`.
@@ -309,6 +311,8 @@ pub enum AlertFormat {
     Table,
     /// One JSON object per line (the alert log format).
     Json,
+    /// One Elastic Common Schema (ECS) object per line (`alerts.format = "ecs"`).
+    Ecs,
 }
 
 /// `alerts`.

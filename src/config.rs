@@ -309,6 +309,8 @@ impl Default for LimitsSection {
 pub struct AlertsSection {
     /// JSON-lines alert log.
     pub log: Option<PathBuf>,
+    /// Shape of its lines: `json` (dnswatch's keys) or `ecs`.
+    pub format: crate::model::Shape,
 }
 
 /// `[metrics]`.

@@ -18,6 +18,7 @@ fn keep(a: &Alert, args: &AlertsArgs, since: Option<i64>) -> bool {
 fn print(out: &mut impl Write, a: &Alert, format: AlertFormat) -> std::io::Result<()> {
     match format {
         AlertFormat::Json => writeln!(out, "{}", a.to_json()),
+        AlertFormat::Ecs => writeln!(out, "{}", a.to_ecs()),
         AlertFormat::Table => writeln!(
             out,
             "{:<27} {:<8} {:<13} {:<24} {}",

@@ -97,7 +97,7 @@ impl Runner {
                 path: path.to_path_buf(),
                 source,
             })?;
-            sinks.push(Box::new(log));
+            sinks.push(Box::new(log.with_shape(config.raw.alerts.format)));
         }
         let pan = if config.raw.privacy.pseudonymize_queriers {
             Some(

@@ -25,6 +25,17 @@ impl Severity {
     }
 }
 
+/// The JSON shape an alert (or lookup) is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// dnswatch's own keys ([`Alert::to_json`]).
+    #[default]
+    Json,
+    /// Elastic Common Schema ([`Alert::to_ecs`]).
+    Ecs,
+}
+
 /// One alert.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
@@ -114,6 +125,14 @@ impl Alert {
             "sensor": self.sensor,
             "window_range": self.window_range(),
         })
+    }
+
+    /// The alert in `shape`.
+    pub fn render(&self, shape: Shape) -> serde_json::Value {
+        match shape {
+            Shape::Json => self.to_json(),
+            Shape::Ecs => self.to_ecs(),
+        }
     }
 
     /// `{start, end}` of the evidence window as RFC 3339 times (`null`

@@ -5,11 +5,12 @@
 
 mod alert;
 pub mod community_id;
+mod ecs;
 mod history;
 mod lookup;
 mod traffic;
 
-pub use alert::{Alert, Severity};
+pub use alert::{Alert, Severity, Shape};
 pub use history::Preload;
 pub use lookup::{opcode_name, Answer, Counts, Edns, Lookup};
 pub use traffic::HourRow;
