@@ -142,7 +142,7 @@ _dnswatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json ecs" -- "${cur}"))
                     return 0
                     ;;
                 --clickhouse)
@@ -566,7 +566,7 @@ _dnswatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table csv json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table csv json ecs" -- "${cur}"))
                     return 0
                     ;;
                 --limit)

@@ -70,7 +70,8 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l since -d '
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l until -d 'Up to (not including) this time' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l format -d 'Output format' -r -f -a "table\t'Aligned columns'
 csv\t'Comma-separated values with a header'
-json\t'One JSON object per line'"
+json\t'One JSON object per line'
+ecs\t'One Elastic Common Schema (ECS) object per line'"
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l limit -d 'Stop after this many rows' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l clickhouse -d 'Read the fleet\'s ClickHouse store (HTTP URL, e.g. http://127.0.0.1:8123) instead of --db: the lookups and alerts of every sensor (the `<table>_all` Distributed tables when storage.clickhouse.cluster is set)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l sensor -d 'With --clickhouse: only what this sensor recorded' -r
@@ -83,7 +84,8 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l since -d 'O
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l kind -d 'Only alerts of this kind (new_querier, concentration, burst, quiet, resumed, rcode_change, answer_change, new_name, periodic)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l entry -d 'Only alerts about this watch entry' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l format -d 'Output format' -r -f -a "table\t'Aligned columns'
-json\t'One JSON object per line (the alert log format)'"
+json\t'One JSON object per line (the alert log format)'
+ecs\t'One Elastic Common Schema (ECS) object per line (`alerts.format = "ecs"`)'"
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l clickhouse -d 'Read the fleet\'s ClickHouse store (HTTP URL, e.g. http://127.0.0.1:8123) instead of --db: the lookups and alerts of every sensor (the `<table>_all` Distributed tables when storage.clickhouse.cluster is set)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l sensor -d 'With --clickhouse: only what this sensor recorded' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l config -d 'With --clickhouse: configuration file whose [storage.clickhouse] gives the database, credentials, TLS, table prefix and cluster' -r -F
