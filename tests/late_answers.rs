@@ -63,4 +63,23 @@ fn late_answers_pair_with_their_query() {
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].rtt_us, Some(2_000));
     assert_eq!(lookups.len(), 5);
+    // The replay summary counts the late answer (12 s) only.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnswatch"))
+        .args(["replay", "--no-progress", "--watch", NAME, "--db"])
+        .arg(dir.path().join("slow.db"))
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        summary.contains(
+            "lookups recorded 5 (1 unanswered, 1 without captured query, 1 answered late)"
+        ),
+        "{summary}"
+    );
 }

@@ -307,6 +307,7 @@ impl Runner {
             lookups: d.lookups,
             unanswered: d.unanswered,
             unsolicited: d.unsolicited,
+            late: d.late,
             alerts: self.alerts,
             alerts_by_kind: es.alerts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             alerts_suppressed: es.suppressed,
