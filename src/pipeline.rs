@@ -506,7 +506,7 @@ impl DnsStage {
         let lookup = match query {
             Some(q) => {
                 let qmsg = q.message.as_deref();
-                if d.ts - q.ts > self.pairing.timeout_us() {
+                if d.ts.saturating_sub(q.ts) > self.pairing.timeout_us() {
                     self.stats.late += 1;
                 }
                 Lookup {
