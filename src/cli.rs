@@ -248,6 +248,20 @@ pub enum Format {
     Csv,
     /// One JSON object per line.
     Json,
+    /// One Elastic Common Schema (ECS) object per line.
+    Ecs,
+}
+
+/// Output formats of `pdns`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum PdnsFormat {
+    /// Aligned columns.
+    #[default]
+    Table,
+    /// Comma-separated values with a header.
+    Csv,
+    /// Passive DNS Common Output Format, one JSON object per line.
+    Json,
 }
 
 /// `lookups`.
@@ -317,8 +331,8 @@ pub struct PdnsArgs {
     #[arg(long, value_name = "NAME")]
     pub sensor: Option<String>,
     /// Output format (`json`: Passive DNS Common Output Format lines).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = PdnsFormat::Table)]
+    pub format: PdnsFormat,
     /// Stop after this many rows.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -390,6 +404,8 @@ pub enum AlertFormat {
     /// Comma-separated values (RFC 4180) with a header row: ts, severity,
     /// kind, entry, name, querier, message.
     Csv,
+    /// One Elastic Common Schema (ECS) object per line (`alerts.format = "ecs"`).
+    Ecs,
 }
 
 /// `alerts`.

@@ -276,6 +276,8 @@ pub struct WatchSection {
 pub struct LimitsSection {
     /// Seconds a query waits for its response.
     pub response_timeout_s: f64,
+    /// Seconds after the timeout a watched query still pairs with a late response.
+    pub late_response_s: f64,
     /// Queries waiting for responses at most.
     pub max_pending_queries: usize,
     /// Fragment buffers, MiB.
@@ -293,7 +295,8 @@ pub struct LimitsSection {
 impl Default for LimitsSection {
     fn default() -> Self {
         Self {
-            response_timeout_s: 5.0,
+            response_timeout_s: 10.0,
+            late_response_s: 20.0,
             max_pending_queries: 100_000,
             fragment_memory_mib: 16,
             fragment_timeout_s: 30.0,
@@ -310,6 +313,8 @@ impl Default for LimitsSection {
 pub struct AlertsSection {
     /// JSON-lines alert log.
     pub log: Option<PathBuf>,
+    /// Shape of its lines: `json` (dnswatch's keys) or `ecs`.
+    pub format: crate::model::Shape,
 }
 
 /// `[metrics]`.
@@ -686,6 +691,14 @@ impl Config {
             }
         }
 
+        let late = r.limits.late_response_s;
+        if !(late.is_finite() && (0.0..86_400.0).contains(&late)) {
+            return Err(self.invalid(
+                "limits.late_response_s",
+                "must be a number of seconds from 0 to 86400",
+            ));
+        }
+
         self.file_mode()?;
         self.dnstap_listen()?;
         self.validate_clickhouse()?;
@@ -1005,6 +1018,7 @@ impl Config {
                 tcp_timeout_us: s(l.tcp_timeout_s),
             },
             response_timeout_us: s(l.response_timeout_s),
+            late_response_us: s(l.late_response_s),
             max_pending: l.max_pending_queries,
             sensor: self.sensor(),
             pdns: crate::model::PdnsScope::parse(&self.raw.storage.pdns).unwrap_or_default(),

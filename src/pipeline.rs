@@ -20,6 +20,9 @@ pub struct PipelineConfig {
     pub decode: DecodeConfig,
     /// How long a query waits for its response (µs of packet time).
     pub response_timeout_us: i64,
+    /// How much longer a watched query still pairs with a late response
+    /// before it is recorded as unanswered (µs).
+    pub late_response_us: i64,
     /// Cap on queries waiting for a response.
     pub max_pending: usize,
     /// Sensor name recorded on every lookup (sources may override it).
@@ -32,7 +35,8 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             decode: DecodeConfig::default(),
-            response_timeout_us: 5_000_000,
+            response_timeout_us: 10_000_000,
+            late_response_us: 20_000_000,
             max_pending: 100_000,
             sensor: String::new(),
             pdns: PdnsScope::default(),
@@ -76,6 +80,9 @@ pub struct DnsStats {
     pub unanswered: u64,
     /// Of which: responses whose query was not captured.
     pub unsolicited: u64,
+    /// Of which: answers that came after the response timeout, within the
+    /// late window, paired with their query.
+    pub late: u64,
     /// DNS decode errors by kind (indices of [`ErrorKind`]).
     pub errors: [u64; ErrorKind::COUNT],
 }
@@ -126,7 +133,11 @@ impl Pipeline {
             decoder: Decoder::new(&cfg.decode),
             stage: DnsStage {
                 watch,
-                pairing: Pairing::new(cfg.response_timeout_us, cfg.max_pending),
+                pairing: Pairing::new(
+                    cfg.response_timeout_us,
+                    cfg.late_response_us,
+                    cfg.max_pending,
+                ),
                 name: NameBuf::default(),
                 source: 0,
                 frame: 0,
@@ -156,6 +167,11 @@ impl Pipeline {
     /// Swaps the DNS ports the decoder reads (SIGHUP).
     pub fn set_dns_ports(&mut self, ports: &[u16]) {
         self.decoder.set_dns_ports(ports);
+    }
+
+    /// The sensor name recorded by default (on lookups and alerts).
+    pub fn sensor(&self) -> &str {
+        &self.stage.sensor
     }
 
     /// The watch list in use.
@@ -454,6 +470,8 @@ impl DnsStage {
                 transport: d.transport,
                 flags: h.flags,
                 qclass: peek.qclass,
+                size: u16::try_from(d.payload.len()).unwrap_or(u16::MAX),
+                edns: wire::edns(d.payload, &h, peek.question_end),
                 watched,
                 message,
             };
@@ -523,6 +541,9 @@ impl DnsStage {
         let lookup = match query {
             Some(q) => {
                 let qmsg = q.message.as_deref();
+                if d.ts.saturating_sub(q.ts) > self.pairing.timeout_us() {
+                    self.stats.late += 1;
+                }
                 Lookup {
                     ts_us: q.ts,
                     entry,
@@ -545,6 +566,12 @@ impl DnsStage {
                     answered: true,
                     source: self.provenance(q.source),
                     sensor: self.sensor_of(q.source.0),
+                    dns_id: h.id,
+                    counts: resp.counts,
+                    edns: q.edns.or(resp.edns),
+                    query_size: Some(u32::from(q.size)),
+                    response_size: Some(resp.size),
+                    authority: resp.authority,
                 }
             }
             None => {
@@ -569,6 +596,12 @@ impl DnsStage {
                     answered: true,
                     source: self.provenance((self.source, self.frame)),
                     sensor: self.sensor_of(self.source),
+                    dns_id: h.id,
+                    counts: resp.counts,
+                    edns: resp.edns,
+                    query_size: None,
+                    response_size: Some(resp.size),
+                    authority: resp.authority,
                 }
             }
         };
@@ -638,6 +671,12 @@ impl DnsStage {
             answered: false,
             source: self.provenance(q.source),
             sensor: self.sensor_of(q.source.0),
+            dns_id: key.id,
+            counts: msg.map_or_else(Default::default, |m| m.counts),
+            edns: q.edns,
+            query_size: Some(u32::from(q.size)),
+            response_size: None,
+            authority: Vec::new(),
         };
         self.out.push(lookup);
     }

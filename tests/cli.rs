@@ -69,7 +69,22 @@ fn replay_then_lookups_json_has_the_documented_keys() {
             "query_seen",
             "answered",
             "source",
-            "sensor"
+            "sensor",
+            // Added for issue 14 (after every earlier key, none renamed).
+            "entries",
+            "dns_id",
+            "opcode",
+            "opcode_name",
+            "flags_list",
+            "qdcount",
+            "ancount",
+            "nscount",
+            "arcount",
+            "edns",
+            "query_size",
+            "response_size",
+            "authority",
+            "community_id"
         ]
     );
     assert_eq!(lines[0]["answered"], true);
@@ -95,6 +110,104 @@ fn replay_then_lookups_json_has_the_documented_keys() {
     assert_eq!(text(&out.stdout).lines().count(), 0);
     let out = run(&["lookups", "--db", s(&db), "--since", "not-a-time"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The issue-14 fields of a real capture (Suricata's test capture: a
+/// referral with DNSSEC records in the authority section and EDNS with DO),
+/// in `json`, `csv` and `ecs`.
+#[test]
+fn lookup_record_fields_in_json_csv_and_ecs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("case.db");
+    let pcap = corpus("suricata-20250129-dns-with-additionals.pcap");
+    let out = run(&[
+        "replay",
+        "--db",
+        s(&db),
+        "--watch",
+        ".",
+        "--sensor",
+        "probe-1",
+        s(&pcap),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&[
+        "lookups",
+        "--db",
+        s(&db),
+        "--format",
+        "json",
+        "--limit",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let l: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(l["qname"], "suricata.io");
+    assert_eq!(l["dns_id"], 19118);
+    assert_eq!(l["opcode"], 0);
+    assert_eq!(l["opcode_name"], "QUERY");
+    assert_eq!(l["flags"], "");
+    assert_eq!(l["flags_list"], serde_json::json!([]));
+    assert_eq!(
+        (&l["qdcount"], &l["ancount"], &l["nscount"], &l["arcount"]),
+        (&1.into(), &0.into(), &6.into(), &9.into())
+    );
+    assert_eq!(
+        l["edns"],
+        serde_json::json!({"version": 0, "udp_size": 1232, "do": true, "z": 0})
+    );
+    assert_eq!(l["query_size"], 52);
+    assert_eq!(l["response_size"], 623);
+    assert_eq!(l["sensor"], "probe-1");
+    assert_eq!(l["entries"], serde_json::json!(["."]));
+    let auth = l["authority"].as_array().unwrap();
+    assert_eq!(auth.len(), 6);
+    assert_eq!(auth[0]["type"], "NS");
+    assert_eq!(auth[0]["data"], "a0.nic.io.");
+    // DNSSEC rdata in presentation form, not base64 of the wire.
+    assert_eq!(auth[4]["type"], "DS");
+    assert_eq!(
+        auth[4]["data"],
+        "57355 8 2 95A57C3BAB7849DBCDDF7C72ADA71A88146B141110318CA5BE672057E865C3E2"
+    );
+    assert_eq!(auth[5]["type"], "RRSIG");
+    assert!(
+        auth[5]["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("DS 8 1 86400 20250211150000 20250129140000 26470 . "),
+        "{}",
+        auth[5]["data"]
+    );
+    let cid = l["community_id"].as_str().unwrap();
+    assert!(cid.starts_with("1:") && cid.len() == 30, "{cid}");
+
+    let out = run(&["lookups", "--db", s(&db), "--format", "csv", "--limit", "1"]);
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(header[..3], ["ts", "querier", "querier_port"]);
+    assert_eq!(col("dns_id"), "19118");
+    assert_eq!(col("edns_udp_size"), "1232");
+    assert_eq!(col("edns_do"), "true");
+    assert_eq!(col("nscount"), "6");
+    assert_eq!(col("sensor"), "probe-1");
+    assert_eq!(col("community_id"), cid);
+
+    let out = run(&["lookups", "--db", s(&db), "--format", "ecs", "--limit", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let e: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(e["event"]["kind"], "event");
+    assert_eq!(e["dns"]["id"], "19118");
+    assert_eq!(e["dns"]["question"]["name"], "suricata.io");
+    assert_eq!(e["dns"]["response_code"], "NOERROR");
+    assert_eq!(e["source"]["ip"], l["querier"]);
+    assert_eq!(e["destination"]["port"], 53);
+    assert_eq!(e["network"]["community_id"], cid);
+    assert_eq!(e["observer"]["hostname"], "probe-1");
+    assert_eq!(e["@timestamp"], l["ts"]);
 }
 
 #[test]

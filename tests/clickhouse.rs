@@ -166,6 +166,14 @@ fn replay_into_sqlite_and_clickhouse_gives_identical_lookups() {
     let got = fleet(&url, &db, "", None);
     assert!(got.iter().all(|l| l.sensor == "sensor-a"));
     assert_eq!(as_json(&got), want);
+    // The comparison covers the issue-14 fields (every field of the
+    // record is in its JSON); make sure they are not all empty.
+    let ls = || got.iter().map(|l| &l.lookup);
+    assert!(ls().any(|l| l.authority.iter().any(|a| a.rtype == "RRSIG")));
+    assert!(ls().any(|l| l.edns.is_some_and(|e| e.dnssec_ok)));
+    assert!(ls().any(|l| l.dns_id != 0 && l.counts.ar > 0));
+    assert!(ls().any(|l| l.query_size.is_some() && l.response_size.is_some()));
+    assert!(ls().any(|l| l.query_size.is_none()));
     // Summaries and hourly counters arrived too, and agree with SQLite.
     let conn = rusqlite::Connection::open(&sqlite).unwrap();
     let pairs: i64 = conn
@@ -701,6 +709,76 @@ fn a_table_of_another_schema_is_refused_naming_the_column() {
     assert!(err.contains("does not match the dnswatch schema"), "{err}");
     assert!(err.contains(&format!("{db}.lookups")), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A database made by schema version 1 (before the lookups' header, EDNS,
+/// size and authority columns) is migrated to version 2 and keeps its rows,
+/// which read back with those fields empty; new rows carry them.
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_rows() {
+    use dnswatch::store::clickhouse::schema;
+    let u = url();
+    let db = unique("v1");
+    let c = client(&u);
+    c.query(&format!("CREATE DATABASE {db}")).unwrap();
+    for t in schema::TABLES {
+        c.query(&schema::create_table(t, &db, "")).unwrap();
+    }
+    c.query(&format!(
+        "CREATE TABLE {db}.schema_version (version UInt32, applied_us Int64) ENGINE = MergeTree ORDER BY version"
+    ))
+    .unwrap();
+    c.query(&format!("INSERT INTO {db}.schema_version VALUES (1, 0)"))
+        .unwrap();
+    c.query(&format!(
+        "INSERT INTO {db}.lookups (ts_us, sensor, entry, also, querier, querier_port, server, server_port,
+            transport, qname, qtype, qclass, opcode, flags, rcode, answer_name, answer_type, answer_ttl,
+            answer_data, rtt_us, ecs, query_seen, answered, source, batch_id)
+         VALUES (1000, 'old', 'example.com', [], toFixedString(unhex('00000000000000000000ffffc0000201'), 16), 5353,
+            toFixedString(unhex('00000000000000000000ffffc0000235'), 16), 53, 'udp', 'www.example.com', 'A', 'IN', 0,
+            'rd', NULL, [], [], [], [], NULL, NULL, 1, 0, 'old.pcap#1', 1)"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = ClickHouseSink::open(settings(&u, &db, "new", &dir.path().join("sp"))).unwrap();
+    let mut fresh = dnswatch::model::Lookup {
+        ts_us: 2000,
+        entry: "example.com".into(),
+        querier: "192.0.2.9:5353".parse().unwrap(),
+        server: "192.0.2.53:53".parse().unwrap(),
+        qname: "www.example.com".into(),
+        dns_id: 77,
+        edns: Some(dnswatch::model::Edns {
+            version: 0,
+            udp_size: 1232,
+            dnssec_ok: true,
+            z: 0,
+        }),
+        query_size: Some(40),
+        authority: vec![dnswatch::model::Answer {
+            name: "example.com".into(),
+            rtype: "SOA".into(),
+            ttl: 60,
+            data: "a. b. 1 2 3 4 5".into(),
+        }],
+        source: "new.pcap#1".into(),
+        sensor: "new".into(),
+        ..Default::default()
+    };
+    fresh.counts.qd = 1;
+    sink.write(&batch_of(std::slice::from_ref(&fresh))).unwrap();
+    sink.close().unwrap();
+    assert_eq!(
+        count(&u, &format!("SELECT max(version) FROM {db}.schema_version")),
+        u64::from(schema::SCHEMA_VERSION)
+    );
+    let got = fleet(&u, &db, "", None);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].lookup.source, "old.pcap#1");
+    assert_eq!(got[0].lookup.dns_id, 0);
+    assert_eq!(got[0].lookup.edns, None);
+    assert!(got[0].lookup.authority.is_empty());
+    assert_eq!(got[1].lookup, fresh);
 }
 
 #[test]

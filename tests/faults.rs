@@ -468,6 +468,8 @@ fn alert_log_lines_are_retried_whole_when_space_returns() {
         name: NAME.into(),
         querier: None,
         window: "1h".into(),
+        window_start_us: None,
+        sensor: String::new(),
         evidence: serde_json::json!({ "pad": "x".repeat(700) }),
         message: format!("alert {i}"),
         suppressed: 0,

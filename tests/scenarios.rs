@@ -445,3 +445,73 @@ fn alerts_follow_prints_alerts_as_a_replay_commits_them() {
         "{line}"
     );
 }
+
+/// The alert record (issue 14): `sensor`, `window_range` in RFC 3339, and
+/// the ECS shape from `alerts --format ecs` and from the alert log with
+/// `alerts.format = "ecs"`.
+#[test]
+fn alerts_carry_sensor_and_window_and_come_in_ecs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ev = scenario::steady(0, 30, 20.0, &[q(15), q(16), q(17)], NAME, ADDR);
+    ev.extend(decoy(0, 30));
+    ev.sort_by_key(|e| e.ts_us);
+    let pcap = dir.path().join("c.pcap");
+    scenario::write_pcap(&pcap, &ev).unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[alerts]\nformat = \"ecs\"\n").unwrap();
+    let db = dir.path().join("c.db");
+    let log = dir.path().join("c.jsonl");
+    let bin = env!("CARGO_BIN_EXE_dnswatch");
+    let out = Command::new(bin)
+        .args(["replay", "--no-progress", "--sensor", "probe-7", "--config"])
+        .arg(&cfg)
+        .arg("--db")
+        .arg(&db)
+        .arg("--alerts")
+        .arg(&log)
+        .args(["--watch", NAME, "--watch", DECOY])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The stored alert in dnswatch's own shape.
+    let out = Command::new(bin)
+        .args(["alerts", "--format", "json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let a: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(a["kind"], "concentration");
+    assert_eq!(a["sensor"], "probe-7");
+    assert_eq!(a["window"], "7d");
+    let start = a["window_range"]["start"].as_str().unwrap();
+    let end = a["window_range"]["end"].as_str().unwrap();
+    assert_eq!(end, a["ts"].as_str().unwrap());
+    let (s_us, e_us) = (
+        dnswatch::time::parse(start).unwrap(),
+        dnswatch::time::parse(end).unwrap(),
+    );
+    assert_eq!(e_us - s_us, 7 * DAY_US, "{start} .. {end}");
+    // The same alert as ECS, from the database and from the alert log.
+    let out = Command::new(bin)
+        .args(["alerts", "--format", "ecs", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let e: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let logged: Value =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!(e, logged);
+    assert_eq!(e["event"]["kind"], "alert");
+    assert_eq!(e["event"]["id"], a["id"]);
+    assert_eq!(e["event"]["start"], start);
+    assert_eq!(e["rule"]["name"], "concentration");
+    assert_eq!(e["message"], a["message"]);
+    assert_eq!(e["observer"]["hostname"], "probe-7");
+    assert_eq!(e["@timestamp"], a["ts"]);
+    assert_eq!(e["dnswatch"]["evidence"], a["evidence"]);
+}

@@ -152,7 +152,7 @@ _dnswatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv ecs" -- "${cur}"))
                     return 0
                     ;;
                 --clickhouse)
@@ -602,7 +602,7 @@ _dnswatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table csv json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table csv json ecs" -- "${cur}"))
                     return 0
                     ;;
                 --limit)

@@ -76,7 +76,8 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l since -d '
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l until -d 'Up to (not including) this time' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l format -d 'Output format' -r -f -a "table\t'Aligned columns'
 csv\t'Comma-separated values with a header'
-json\t'One JSON object per line'"
+json\t'One JSON object per line'
+ecs\t'One Elastic Common Schema (ECS) object per line'"
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l limit -d 'Stop after this many rows' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l clickhouse -d 'Read the fleet\'s ClickHouse store (HTTP URL, e.g. http://127.0.0.1:8123) instead of --db: the lookups and alerts of every sensor (the `<table>_all` Distributed tables when storage.clickhouse.cluster is set)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand lookups" -l sensor -d 'With --clickhouse: only what this sensor recorded' -r
@@ -91,7 +92,7 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l until -d 'Onl
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l sensor -d 'Only what this sensor saw' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l format -d 'Output format (`json`: Passive DNS Common Output Format lines)' -r -f -a "table\t'Aligned columns'
 csv\t'Comma-separated values with a header'
-json\t'One JSON object per line'"
+json\t'Passive DNS Common Output Format, one JSON object per line'"
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l limit -d 'Stop after this many rows' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -l log -d 'Log filter (tracing EnvFilter syntax, e.g. `info`, `dnswatch=debug`); RUST_LOG overrides it' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand pdns" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -103,7 +104,8 @@ complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l kind -d 'On
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l entry -d 'Only alerts about this watch entry' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l format -d 'Output format' -r -f -a "table\t'Aligned columns'
 json\t'One JSON object per line (the alert log format)'
-csv\t'Comma-separated values (RFC 4180) with a header row: ts, severity, kind, entry, name, querier, message'"
+csv\t'Comma-separated values (RFC 4180) with a header row: ts, severity, kind, entry, name, querier, message'
+ecs\t'One Elastic Common Schema (ECS) object per line (`alerts.format = "ecs"`)'"
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l clickhouse -d 'Read the fleet\'s ClickHouse store (HTTP URL, e.g. http://127.0.0.1:8123) instead of --db: the lookups and alerts of every sensor (the `<table>_all` Distributed tables when storage.clickhouse.cluster is set)' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l sensor -d 'With --clickhouse: only what this sensor recorded' -r
 complete -c dnswatch -n "__fish_dnswatch_using_subcommand alerts" -l config -d 'With --clickhouse: configuration file whose [storage.clickhouse] gives the database, credentials, TLS, table prefix and cluster' -r -F

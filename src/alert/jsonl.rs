@@ -41,6 +41,8 @@ pub struct AlertLog {
     last_attempt: Option<std::time::Instant>,
     /// A partial line may be at the end of the file.
     torn: bool,
+    /// The shape of each line.
+    shape: crate::model::Shape,
 }
 
 impl AlertLog {
@@ -56,7 +58,14 @@ impl AlertLog {
             failing: None,
             last_attempt: None,
             torn: false,
+            shape: crate::model::Shape::Json,
         })
+    }
+
+    /// Writes lines in `shape` (`alerts.format`) from now on.
+    pub fn with_shape(mut self, shape: crate::model::Shape) -> Self {
+        self.shape = shape;
+        self
     }
 
     fn open_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
@@ -73,7 +82,7 @@ impl AlertLog {
     /// the queue's cap is reached (counted in [`AlertLogStats::dropped`]).
     pub fn write(&mut self, alerts: &[Alert]) -> std::io::Result<()> {
         for a in alerts {
-            let mut line = a.to_json().to_string();
+            let mut line = a.render(self.shape).to_string();
             line.push('\n');
             self.pending_bytes += line.len();
             self.pending.push_back(line);

@@ -51,6 +51,7 @@ fn print(out: &mut impl Write, a: &Alert, format: AlertFormat) -> std::io::Resul
     match format {
         AlertFormat::Csv => writeln!(out, "{}", csv_row(a)),
         AlertFormat::Json => writeln!(out, "{}", a.to_json()),
+        AlertFormat::Ecs => writeln!(out, "{}", a.to_ecs()),
         AlertFormat::Table => writeln!(
             out,
             "{:<27} {:<8} {:<13} {:<24} {}",

@@ -163,7 +163,12 @@ pub(super) fn alerts(args: &crate::cli::AlertsArgs) -> Result<(), ExitError> {
                 super::lookups::csv_field(&a.sensor)
             )
         } else {
-            writeln!(out, "{}", fleet_json(&a.alert, &a.sensor, &a.scope))
+            let shape = if args.format == crate::cli::AlertFormat::Ecs {
+                crate::model::Shape::Ecs
+            } else {
+                crate::model::Shape::Json
+            };
+            writeln!(out, "{}", fleet_json(&a.alert, &a.sensor, &a.scope, shape))
         };
         if let Err(e) = res {
             return match e.kind() {
@@ -175,11 +180,24 @@ pub(super) fn alerts(args: &crate::cli::AlertsArgs) -> Result<(), ExitError> {
     Ok(())
 }
 
-fn fleet_json(a: &crate::model::Alert, sensor: &str, scope: &str) -> serde_json::Value {
-    let mut v = a.to_json();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("sensor".into(), sensor.into());
-        o.insert("scope".into(), scope.into());
+fn fleet_json(
+    a: &crate::model::Alert,
+    sensor: &str,
+    scope: &str,
+    shape: crate::model::Shape,
+) -> serde_json::Value {
+    let mut v = a.render(shape);
+    match shape {
+        crate::model::Shape::Json => {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("sensor".into(), sensor.into());
+                o.insert("scope".into(), scope.into());
+            }
+        }
+        crate::model::Shape::Ecs => {
+            v["observer"]["hostname"] = sensor.into();
+            v["dnswatch"]["scope"] = scope.into();
+        }
     }
     v
 }
@@ -245,7 +263,11 @@ pub(super) fn detect(args: DetectArgs) -> Result<(), ExitError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for a in &alerts {
-        let _ = writeln!(out, "{}", fleet_json(a, "fleet", "fleet"));
+        let _ = writeln!(
+            out,
+            "{}",
+            fleet_json(a, "fleet", "fleet", crate::model::Shape::Json)
+        );
     }
     if args.dry_run || alerts.is_empty() {
         return Ok(());

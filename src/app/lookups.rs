@@ -40,6 +40,36 @@ pub(super) fn csv_field(s: &str) -> String {
     }
 }
 
+/// The CSV columns after `source` (sensor to community_id).
+fn csv_tail(l: &crate::model::Lookup) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let authority: Vec<String> = l
+        .authority
+        .iter()
+        .map(|a| format!("{} {} {}", a.name, a.rtype, a.data))
+        .collect();
+    let entries: Vec<&str> = l.entries().collect();
+    [
+        csv_field(&l.sensor),
+        csv_field(&entries.join("|")),
+        l.dns_id.to_string(),
+        l.opcode.to_string(),
+        l.counts.qd.to_string(),
+        l.counts.an.to_string(),
+        l.counts.ns.to_string(),
+        l.counts.ar.to_string(),
+        opt(l.edns.map(|e| e.version.to_string())),
+        opt(l.edns.map(|e| e.udp_size.to_string())),
+        opt(l.edns.map(|e| e.dnssec_ok.to_string())),
+        opt(l.edns.map(|e| e.z.to_string())),
+        opt(l.query_size.map(|v| v.to_string())),
+        opt(l.response_size.map(|v| v.to_string())),
+        csv_field(&authority.join("|")),
+        l.community_id(),
+    ]
+    .join(",")
+}
+
 pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
     let filter = LookupFilter {
         name: args.name.clone(),
@@ -68,7 +98,9 @@ pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
     if args.format == Format::Csv {
         let _ = writeln!(
             out,
-            "ts,querier,querier_port,server,server_port,transport,qname,qtype,qclass,flags,rcode,answers,rtt_us,ecs,query_seen,answered,source"
+            "ts,querier,querier_port,server,server_port,transport,qname,qtype,qclass,flags,rcode,answers,rtt_us,ecs,query_seen,answered,source,\
+             sensor,entries,dns_id,opcode,qdcount,ancount,nscount,arcount,edns_version,edns_udp_size,edns_do,edns_z,\
+             query_size,response_size,authority,community_id"
         );
     }
     if args.format == Format::Table {
@@ -90,9 +122,10 @@ pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
             .collect();
         let r = match args.format {
             Format::Json => writeln!(out, "{}", l.to_json()),
+            Format::Ecs => writeln!(out, "{}", l.to_ecs()),
             Format::Csv => writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 time::rfc3339(l.ts_us),
                 l.querier.ip(),
                 l.querier.port(),
@@ -110,6 +143,7 @@ pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
                 l.query_seen,
                 l.answered,
                 csv_field(&l.source),
+                csv_tail(&l),
             ),
             Format::Table => writeln!(
                 out,

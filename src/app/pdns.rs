@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 
 use super::lookups::{csv_field, parse_time};
 use super::ExitError;
-use crate::cli::{Format, PdnsArgs};
+use crate::cli::{PdnsArgs, PdnsFormat};
 use crate::store::pdns::{cof, PdnsQuery};
 use crate::store::sqlite::SqliteStore;
 use crate::store::StoreError;
@@ -26,14 +26,14 @@ pub(super) fn pdns(args: PdnsArgs) -> Result<(), ExitError> {
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut n = 0usize;
     let header = match args.format {
-        Format::Csv => {
+        PdnsFormat::Csv => {
             Some("rrname,rrtype,rdata,time_first,time_last,count,bailiwick,sensor".to_string())
         }
-        Format::Table => Some(format!(
+        PdnsFormat::Table => Some(format!(
             "{:<40} {:<6} {:<40} {:<20} {:<20} {:>8} BAILIWICK",
             "RRNAME", "RRTYPE", "RDATA", "FIRST", "LAST", "COUNT"
         )),
-        Format::Json => None,
+        PdnsFormat::Json => None,
     };
     if let Some(h) = header {
         if let Err(e) = writeln!(out, "{h}") {
@@ -56,8 +56,8 @@ pub(super) fn pdns(args: PdnsArgs) -> Result<(), ExitError> {
         }
         n += 1;
         let w = match args.format {
-            Format::Json => writeln!(out, "{}", cof(&r)),
-            Format::Csv => writeln!(
+            PdnsFormat::Json => writeln!(out, "{}", cof(&r)),
+            PdnsFormat::Csv => writeln!(
                 out,
                 "{},{},{},{},{},{},{},{}",
                 csv_field(&r.rrname),
@@ -69,7 +69,7 @@ pub(super) fn pdns(args: PdnsArgs) -> Result<(), ExitError> {
                 csv_field(&r.bailiwick),
                 csv_field(&r.sensor),
             ),
-            Format::Table => writeln!(
+            PdnsFormat::Table => writeln!(
                 out,
                 "{:<40} {:<6} {:<40} {:<20} {:<20} {:>8} {}",
                 r.rrname,

@@ -221,10 +221,11 @@ fn print_summary(
         c.responses()
     );
     println!(
-        "lookups recorded {} ({} unanswered, {} without captured query)",
+        "lookups recorded {} ({} unanswered, {} without captured query, {} answered late)",
         c.lookups(),
         c.unanswered(),
-        c.unsolicited()
+        c.unsolicited(),
+        c.late()
     );
     println!("alerts           {}", c.alerts());
     let errors: Vec<String> = c

@@ -70,6 +70,7 @@ impl LookupDetector for RcodeDetector {
                         name: l.qname.clone(),
                         querier: None,
                         window: "since the failure".into(),
+                        window_start_us: st.streak_start,
                         evidence: json!({"from": was, "to": "NOERROR", "qtype": l.qtype, "server": l.server.ip().to_string(),
                                          "failing_since": crate::time::rfc3339(st.streak_start)}),
                         message: format!(
@@ -122,6 +123,7 @@ impl LookupDetector for RcodeDetector {
             name: l.qname.clone(),
             querier: None,
             window: format!("{} answers", st.streak),
+            window_start_us: st.streak_start,
             evidence: json!({"from": "NOERROR", "to": rcode, "qtype": l.qtype, "server": l.server.ip().to_string(),
                              "consecutive": st.streak, "since": crate::time::rfc3339(st.streak_start),
                              "span_s": span_s, "noerror_before": st.noerror}),
@@ -213,6 +215,7 @@ impl LookupDetector for AnswerDetector {
             name: l.qname.clone(),
             querier: None,
             window: format!("{:.0}d memory", c.memory_days),
+            window_start_us: ts.saturating_sub((c.memory_days * 86_400e6) as i64),
             evidence: json!({
                 "qtype": l.qtype,
                 "added": added,

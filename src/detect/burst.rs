@@ -175,6 +175,7 @@ impl Detector for BurstDetector {
             name: l.qname.clone(),
             querier,
             window: "1h".into(),
+            window_start_us: h * HOUR,
             evidence: json!({
                 "bucket": "1h",
                 "hour_start": crate::time::rfc3339(h * HOUR),
@@ -268,6 +269,7 @@ impl Detector for BurstDetector {
             name: m.last_name.clone(),
             querier,
             window: "1d".into(),
+            window_start_us: d * super::DAY,
             evidence: json!({
                 "bucket": "1d",
                 "day": crate::time::date(d * super::DAY),

@@ -300,6 +300,7 @@ impl Detector for ConcentrationDetector {
             name: m.last_name.clone(),
             querier: best.top.first().map(|t| t.0.to_string()),
             window: format!("{}d", best.window),
+            window_start_us: (d + 1 - i64::from(best.window)) * DAY,
             evidence: json!({
                 "level": level,
                 "window_days": best.window,

@@ -131,6 +131,8 @@ pub struct Finding {
     pub querier: Option<String>,
     /// The window the evidence covers.
     pub window: String,
+    /// Where that window starts (packet time, µs); it ends at `ts_us`.
+    pub window_start_us: i64,
     /// The numbers.
     pub evidence: serde_json::Value,
     /// One readable sentence.
@@ -517,6 +519,7 @@ impl Engine {
                     name: l.qname.clone(),
                     querier: Some(l.querier_ip()),
                     window: "since start".into(),
+                    window_start_us: self.sensor_start,
                     evidence: serde_json::json!({
                         "sensor_watching_since": crate::time::rfc3339(self.sensor_start),
                         "qtype": l.qtype, "rcode": l.rcode,
@@ -767,6 +770,8 @@ impl Engine {
             name: f.name,
             querier: f.querier,
             window: f.window,
+            window_start_us: Some(f.window_start_us.min(f.ts_us)),
+            sensor: String::new(),
             evidence: f.evidence,
             message: f.message,
             suppressed,

@@ -286,6 +286,7 @@ impl Detector for NewQuerier {
             name: first_name.clone(),
             querier: Some(group.to_string()),
             window: "14d".into(),
+            window_start_us: ts.saturating_sub(14 * super::DAY),
             evidence: json!({
                 "level": level,
                 "group": group,
@@ -404,6 +405,7 @@ impl Detector for NewName {
             name: l.qname.clone(),
             querier: Some(l.querier_ip()),
             window: "14d".into(),
+            window_start_us: ts.saturating_sub(14 * super::DAY),
             evidence: json!({
                 "qtype": l.qtype,
                 "answers": answers,
@@ -459,6 +461,7 @@ fn share_finding(
         name: y.name.clone(),
         querier: Some(group.to_string()),
         window: "1d".into(),
+        window_start_us: ts.saturating_sub(super::DAY),
         evidence: json!({
             "reason": "large share at once",
             "group": group,

@@ -318,6 +318,7 @@ impl Detector for PeriodicDetector {
             name: l.qname.clone(),
             querier: Some(ip.to_string()),
             window: format!("last {} lookups", r.n),
+            window_start_us: ts_list.first().copied().unwrap_or(ts),
             evidence: json!({
                 "period_s": r.period_s,
                 "period": human_period(r.period_s),

@@ -59,6 +59,7 @@ impl Detector for QuietDetector {
             name: l.qname.clone(),
             querier: Some(l.querier_ip()),
             window: format!("{hours:.1}h"),
+            window_start_us: last_before,
             evidence: json!({
                 "silence_h": hours,
                 "gap_s": gap / 1_000_000,
@@ -121,6 +122,7 @@ impl Detector for QuietDetector {
                         name: m.last_name.clone(),
                         querier: None,
                         window: format!("{hours:.0}h"),
+                        window_start_us: last,
                         evidence: json!({
                             "shape": "silence",
                             "observed": 0,
@@ -198,6 +200,7 @@ impl Detector for QuietDetector {
                 name: m.last_name.clone(),
                 querier: None,
                 window: format!("{k}d"),
+                window_start_us: (d - k + 1) * DAY,
                 evidence: json!({
                     "shape": "dip",
                     "observed": observed,

@@ -45,6 +45,7 @@ fn lkt(
         answered: true,
         source: "t#1".into(),
         sensor: String::new(),
+        ..Lookup::default()
     }
 }
 

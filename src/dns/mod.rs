@@ -6,6 +6,7 @@
 //! prefixed message of a TCP stream). Output: the project's own owned types
 //! below, which the rest of the pipeline uses.
 
+pub mod dnssec;
 pub mod pairing;
 pub mod parse;
 pub mod wire;
@@ -70,11 +71,19 @@ pub struct Message {
     pub qclass: u16,
     /// Answer section.
     pub answers: Vec<Answer>,
+    /// Authority section.
+    pub authority: Vec<Answer>,
     /// EDNS client subnet option (`address/source-prefix`), if present.
     pub ecs: Option<String>,
     /// Owner of the first SOA or NS record of the authority section: the
     /// zone the answering server spoke for (empty when there is none).
     pub bailiwick: String,
+    /// The OPT record, if present.
+    pub edns: Option<crate::model::Edns>,
+    /// Header section counts.
+    pub counts: crate::model::Counts,
+    /// Message size in bytes.
+    pub size: u32,
     /// False when some record after the question could not be decoded; what
     /// came before it is kept.
     pub complete: bool,

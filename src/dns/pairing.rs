@@ -52,6 +52,10 @@ pub struct PendingQuery {
     pub flags: u16,
     /// Query class.
     pub qclass: u16,
+    /// Size of the query message in bytes (saturated at 65535).
+    pub size: u16,
+    /// The query's EDNS OPT record.
+    pub edns: Option<crate::model::Edns>,
     /// Watch entry that matched the query name, if any.
     pub watched: Option<u32>,
     /// What a watched query's lookup needs that its response may not carry.
@@ -68,6 +72,8 @@ pub struct WatchedQuery {
     pub ecs: Option<Box<str>>,
     /// The watch entry it matched (text: the list may be swapped while it waits).
     pub entry: Box<str>,
+    /// Header section counts of the query.
+    pub counts: crate::model::Counts,
 }
 
 impl WatchedQuery {
@@ -77,31 +83,48 @@ impl WatchedQuery {
             qname: m.qname.unwrap_or_default().into_boxed_str(),
             ecs: m.ecs.map(String::into_boxed_str),
             entry: entry.into(),
+            counts: m.counts,
         }
     }
 }
 
 /// Pending queries.
+///
+/// A watched query that reaches the timeout unanswered waits a further
+/// `late_us` (the late window) in a second queue: a response that arrives
+/// then is still paired with it (a late answer, one lookup), and only after
+/// the window is it given up as unanswered. Unwatched queries are dropped at
+/// the timeout, so the late window costs memory only for watched queries.
 #[derive(Debug)]
 pub struct Pairing {
     pending: FxHashMap<PairKey, PendingQuery>,
     order: VecDeque<(i64, PairKey)>,
+    late: VecDeque<(i64, PairKey)>,
     timeout_us: i64,
+    late_us: i64,
     max_pending: usize,
     /// Queries dropped to stay under `max_pending`.
     pub evicted: u64,
 }
 
 impl Pairing {
-    /// `timeout_us`: how long (packet time) a query waits for its response.
-    pub fn new(timeout_us: i64, max_pending: usize) -> Self {
+    /// `timeout_us`: how long (packet time) a query waits for its response;
+    /// `late_us`: how much longer a watched query still pairs with a late one.
+    pub fn new(timeout_us: i64, late_us: i64, max_pending: usize) -> Self {
         Self {
             pending: FxHashMap::default(),
             order: VecDeque::new(),
+            late: VecDeque::new(),
             timeout_us,
+            late_us: late_us.max(0),
             max_pending: max_pending.max(1),
             evicted: 0,
         }
+    }
+
+    /// The response timeout (µs): an answer after it is a late answer.
+    pub fn timeout_us(&self) -> i64 {
+        self.timeout_us
     }
 
     /// Queries waiting.
@@ -128,22 +151,26 @@ impl Pairing {
         self.pending.remove(key)
     }
 
-    /// Removes queries older than the timeout at packet time `now`, and the
-    /// oldest ones beyond the cap; `expired` gets each (key, query).
+    /// Removes queries older than the timeout at packet time `now` (watched
+    /// ones after the late window), and the oldest ones beyond the cap;
+    /// `expired` gets each (key, query).
     pub fn expire(&mut self, now: i64, expired: &mut dyn FnMut(PairKey, PendingQuery)) {
         while let Some(&(ts, key)) = self.order.front() {
             // Entries answered or replaced since leave stale order slots.
-            let live = self.pending.get(&key).is_some_and(|q| q.ts == ts);
-            if !live {
+            let Some(q) = self.pending.get(&key).filter(|q| q.ts == ts) else {
                 self.order.pop_front();
                 continue;
-            }
+            };
             let over_cap = self.pending.len() > self.max_pending;
             let timed_out = now.saturating_sub(ts) > self.timeout_us;
             if !over_cap && !timed_out {
                 break;
             }
             self.order.pop_front();
+            if !over_cap && self.late_us > 0 && q.watched.is_some() {
+                self.late.push_back((ts, key));
+                continue;
+            }
             if let Some(q) = self.pending.remove(&key) {
                 if !timed_out {
                     self.evicted += 1;
@@ -151,6 +178,29 @@ impl Pairing {
                 expired(key, q);
             }
         }
+        let limit = self.timeout_us.saturating_add(self.late_us);
+        while let Some(&(ts, key)) = self.late.front() {
+            if self.pending.get(&key).is_none_or(|q| q.ts != ts) {
+                self.late.pop_front();
+                continue;
+            }
+            let over_cap = self.pending.len() > self.max_pending;
+            if !over_cap && now.saturating_sub(ts) <= limit {
+                break;
+            }
+            self.late.pop_front();
+            if let Some(q) = self.pending.remove(&key) {
+                if over_cap {
+                    self.evicted += 1;
+                }
+                expired(key, q);
+            }
+        }
+    }
+
+    /// The next live (ts, key) of either queue, oldest queue (late) first.
+    fn pop_oldest(&mut self) -> Option<(i64, PairKey)> {
+        self.late.pop_front().or_else(|| self.order.pop_front())
     }
 
     /// Removes up to `max` queries, oldest first; true while some remain.
@@ -161,7 +211,7 @@ impl Pairing {
     ) -> bool {
         let mut n = 0;
         while n < max {
-            let Some((ts, key)) = self.order.pop_front() else {
+            let Some((ts, key)) = self.pop_oldest() else {
                 break;
             };
             if self.pending.get(&key).is_some_and(|q| q.ts == ts) {
@@ -171,7 +221,7 @@ impl Pairing {
                 }
             }
         }
-        if self.order.is_empty() {
+        if self.order.is_empty() && self.late.is_empty() {
             self.pending.clear();
         }
         !self.pending.is_empty()
@@ -179,7 +229,7 @@ impl Pairing {
 
     /// Removes everything (end of input), oldest first.
     pub fn drain(&mut self, expired: &mut dyn FnMut(PairKey, PendingQuery)) {
-        while let Some((ts, key)) = self.order.pop_front() {
+        while let Some((ts, key)) = self.pop_oldest() {
             if self.pending.get(&key).is_some_and(|q| q.ts == ts) {
                 if let Some(q) = self.pending.remove(&key) {
                     expired(key, q);
@@ -212,6 +262,8 @@ mod tests {
             transport: Transport::Udp,
             flags: 0x0100,
             qclass: 1,
+            size: 29,
+            edns: None,
             watched: None,
             message: None,
         }
@@ -219,7 +271,7 @@ mod tests {
 
     #[test]
     fn pairs_and_expires_on_packet_time() {
-        let mut p = Pairing::new(5_000_000, 100);
+        let mut p = Pairing::new(5_000_000, 0, 100);
         assert!(p.insert(key(1), q(0)).is_none());
         assert!(p.insert(key(2), q(1_000_000)).is_none());
         assert!(p.take(&key(1)).is_some());
@@ -234,7 +286,7 @@ mod tests {
 
     #[test]
     fn retransmission_replaces_and_cap_evicts() {
-        let mut p = Pairing::new(5_000_000, 2);
+        let mut p = Pairing::new(5_000_000, 0, 2);
         p.insert(key(1), q(0));
         let old = p.insert(key(1), q(10));
         assert_eq!(old.map(|(_, o)| o.ts), Some(0));
@@ -245,5 +297,49 @@ mod tests {
         assert_eq!(gone, vec![1]);
         assert_eq!(p.evicted, 1);
         assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn watched_queries_wait_the_late_window_unwatched_do_not() {
+        let mut p = Pairing::new(10_000_000, 20_000_000, 100);
+        let watched = |ts| PendingQuery {
+            watched: Some(0),
+            ..q(ts)
+        };
+        p.insert(key(1), watched(0));
+        p.insert(key(2), q(0));
+        p.insert(key(3), watched(1_000_000));
+        let mut gone = Vec::new();
+        // Past the timeout: the unwatched query goes, the watched ones wait.
+        p.expire(12_000_000, &mut |k, _| gone.push(k.id));
+        assert_eq!(gone, vec![2]);
+        assert_eq!(p.len(), 2);
+        // A late response still finds its query.
+        assert_eq!(p.take(&key(3)).map(|q| q.ts), Some(1_000_000));
+        // Past timeout + late window: given up.
+        p.expire(30_000_000, &mut |k, _| gone.push(k.id));
+        assert_eq!(gone, vec![2]);
+        p.expire(30_000_001, &mut |k, _| gone.push(k.id));
+        assert_eq!(gone, vec![2, 1]);
+        assert!(p.is_empty());
+        assert_eq!(p.evicted, 0);
+    }
+
+    #[test]
+    fn drain_gives_late_queries_too() {
+        let mut p = Pairing::new(10, 100, 100);
+        p.insert(
+            key(1),
+            PendingQuery {
+                watched: Some(0),
+                ..q(0)
+            },
+        );
+        p.insert(key(2), q(15));
+        p.expire(20, &mut |_, _| panic!("nothing is due"));
+        let mut gone = Vec::new();
+        p.drain(&mut |k, _| gone.push(k.id));
+        assert_eq!(gone, vec![1, 2]);
+        assert!(p.is_empty());
     }
 }

@@ -10,7 +10,8 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::wire::{self, NameBuf, WireError};
-use super::{Answer, Flags, Message};
+use super::{dnssec, Answer, Flags, Message};
+use crate::model::Counts;
 
 /// Mnemonic of a record type, `TYPEnnn` for values hickory does not name.
 pub fn type_mnemonic(value: u16) -> String {
@@ -33,25 +34,32 @@ fn name_text(name: &Name, buf: &mut NameBuf) -> String {
     }
 }
 
-/// Zone-file text of record data. Some of hickory's `Display` impls fail (an
-/// OPT record outside the additional section: `to_string()` panicked, found
-/// by the mangled-capture test); those fall back
-/// to the RFC 3597 generic form `\# LEN HEX`.
+/// Zone-file text of record data. Types hickory does not decode (DNSSEC
+/// among them: the `dnssec` features are off) come as raw bytes, which
+/// [`super::dnssec`] prints in their presentation form. Some of hickory's
+/// `Display` impls fail (an OPT record outside the additional section:
+/// `to_string()` panicked, found by the mangled-capture test); those fall
+/// back to the RFC 3597 generic form `\# LEN HEX`.
 fn rdata_text(data: &RData) -> String {
     use std::fmt::Write;
+    if let RData::Unknown { code, rdata } = data {
+        return dnssec::rdata_text(u16::from(*code), &rdata.anything);
+    }
     let mut s = String::new();
     if write!(s, "{data}").is_ok() {
         return s;
     }
     let bytes = hickory_proto::serialize::binary::BinEncodable::to_bytes(data).unwrap_or_default();
-    let mut out = format!("\\# {}", bytes.len());
-    if !bytes.is_empty() {
-        out.push(' ');
-        for b in &bytes {
-            let _ = write!(out, "{b:02x}");
-        }
+    dnssec::generic(&bytes)
+}
+
+fn record(record: &Record<RData>, scratch: &mut NameBuf) -> Answer {
+    Answer {
+        name: name_text(&record.name, scratch),
+        rtype: type_mnemonic(u16::from(record.record_type())),
+        ttl: record.ttl,
+        data: rdata_text(&record.data),
     }
-    out
 }
 
 /// Decodes one message completely.
@@ -69,8 +77,17 @@ pub fn message(msg: &[u8]) -> Result<Message, WireError> {
         qtype: peek.qtype,
         qclass: peek.qclass,
         answers: Vec::new(),
+        authority: Vec::new(),
         ecs: None,
         bailiwick: String::new(),
+        edns: wire::edns(msg, &h, peek.question_end),
+        counts: Counts {
+            qd: h.qdcount,
+            an: h.ancount,
+            ns: h.nscount,
+            ar: h.arcount,
+        },
+        size: u32::try_from(msg.len()).unwrap_or(u32::MAX),
         complete: true,
     };
     let mut decoder = BinDecoder::new(msg);
@@ -106,16 +123,14 @@ pub fn message(msg: &[u8]) -> Result<Message, WireError> {
                 }
             };
             match section {
-                0 => out.answers.push(Answer {
-                    name: name_text(&record.name, &mut scratch),
-                    rtype: type_mnemonic(u16::from(record.record_type())),
-                    ttl: record.ttl,
-                    data: rdata_text(&record.data),
-                }),
-                1 if out.bailiwick.is_empty()
-                    && matches!(record.record_type(), RecordType::SOA | RecordType::NS) =>
-                {
-                    out.bailiwick = name_text(&record.name, &mut scratch);
+                0 => out.answers.push(self::record(&record, &mut scratch)),
+                1 => {
+                    if out.bailiwick.is_empty()
+                        && matches!(record.record_type(), RecordType::SOA | RecordType::NS)
+                    {
+                        out.bailiwick = name_text(&record.name, &mut scratch);
+                    }
+                    out.authority.push(self::record(&record, &mut scratch));
                 }
                 2 => {
                     if let RData::OPT(opt) = &record.data {
@@ -171,6 +186,50 @@ mod tests {
         assert_eq!(m.answers[1].ttl, 60);
         assert_eq!(m.ecs.as_deref(), Some("198.51.100.0/24"));
         assert_eq!(m.rcode, 16);
+        assert_eq!(
+            m.counts,
+            Counts {
+                qd: 1,
+                an: 2,
+                ns: 0,
+                ar: 1
+            }
+        );
+        assert_eq!(m.size as usize, response_with_a().len());
+        assert_eq!(
+            m.edns,
+            Some(crate::model::Edns {
+                version: 0,
+                udp_size: 4096,
+                dnssec_ok: false,
+                z: 0
+            })
+        );
+    }
+
+    #[test]
+    fn authority_section_edns_do_bit_and_small_payload_size() {
+        // NXDOMAIN for nx.com with the SOA in authority and an OPT record of
+        // payload size 400 (kept as sent, not raised to 512), version 0, DO.
+        let mut m = vec![0, 7, 0x81, 0x83, 0, 1, 0, 0, 0, 1, 0, 1];
+        m.extend_from_slice(&[2, b'n', b'x', 3, b'c', b'o', b'm', 0, 0, 1, 0, 1]);
+        m.extend_from_slice(&[0xc0, 15, 0, 6, 0, 1, 0, 0, 0, 60, 0, 28]);
+        m.extend_from_slice(&[1, b'a', 0xc0, 15, 1, b'b', 0xc0, 15]);
+        m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5]);
+        m.extend_from_slice(&[0, 0, 41, 0x01, 0x90, 0, 0, 0x80, 0x01, 0, 0]);
+        let msg = message(&m).unwrap();
+        assert!(msg.complete);
+        assert_eq!(msg.rcode, 3);
+        assert_eq!(msg.authority.len(), 1);
+        assert_eq!(msg.authority[0].rtype, "SOA");
+        assert_eq!(msg.authority[0].name, "com");
+        assert!(
+            msg.authority[0].data.starts_with("a.com. b.com. 1"),
+            "{}",
+            msg.authority[0].data
+        );
+        let e = msg.edns.unwrap();
+        assert_eq!((e.udp_size, e.version, e.dnssec_ok, e.z), (400, 0, true, 1));
     }
 
     /// The authority section's NS owner is the bailiwick; without an

@@ -177,6 +177,41 @@ pub fn header(msg: &[u8]) -> Result<Header, WireError> {
     })
 }
 
+/// The EDNS OPT record (RFC 6891), found by skipping the records before
+/// it: bounded by the section counts and the message length, no
+/// allocation. `question_end` is [`Peek::question_end`] (just past the
+/// first question). `None` without an OPT record or when a record before it
+/// cannot be read.
+pub fn edns(msg: &[u8], h: &Header, question_end: usize) -> Option<crate::model::Edns> {
+    let mut pos = question_end;
+    for _ in 1..h.qdcount {
+        pos = read_name(msg, pos, None)? + 4;
+    }
+    let records = u32::from(h.ancount) + u32::from(h.nscount) + u32::from(h.arcount);
+    for i in 0..records {
+        let end = read_name(msg, pos, None)?;
+        let rtype = be16(msg, end)?;
+        let class = be16(msg, end + 2)?;
+        let ttl_hi = be16(msg, end + 4)?;
+        let ttl_lo = be16(msg, end + 6)?;
+        let rdlen = usize::from(be16(msg, end + 8)?);
+        let additional = i >= u32::from(h.ancount) + u32::from(h.nscount);
+        if rtype == 41 && additional {
+            return Some(crate::model::Edns {
+                version: (ttl_hi & 0xff) as u8,
+                udp_size: class,
+                dnssec_ok: ttl_lo & 0x8000 != 0,
+                z: ttl_lo & 0x7fff,
+            });
+        }
+        pos = end + 10 + rdlen;
+        if pos > msg.len() {
+            return None;
+        }
+    }
+    None
+}
+
 /// What the pre-parse learns from one message.
 #[derive(Clone, Debug, Default)]
 pub struct Peek {

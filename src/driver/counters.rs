@@ -24,6 +24,7 @@ pub struct Counters {
     pub(super) lookups: u64,
     pub(super) unanswered: u64,
     pub(super) unsolicited: u64,
+    pub(super) late: u64,
     pub(super) alerts: u64,
     pub(super) alerts_by_kind: Vec<(String, u64)>,
     pub(super) alerts_suppressed: u64,
@@ -67,6 +68,10 @@ impl Counters {
     /// Of which without a captured query.
     pub fn unsolicited(&self) -> u64 {
         self.unsolicited
+    }
+    /// Of which answered after the response timeout (within the late window).
+    pub fn late(&self) -> u64 {
+        self.late
     }
     /// Alerts raised (handed to the store and the alert sinks).
     pub fn alerts(&self) -> u64 {

@@ -101,7 +101,7 @@ impl Runner {
                 path: path.to_path_buf(),
                 source,
             })?;
-            sinks.push(Box::new(log));
+            sinks.push(Box::new(log.with_shape(config.raw.alerts.format)));
         }
         let pan = if config.raw.privacy.pseudonymize_queriers {
             Some(
@@ -345,6 +345,7 @@ impl Runner {
             lookups: d.lookups,
             unanswered: d.unanswered,
             unsolicited: d.unsolicited,
+            late: d.late,
             alerts: self.alerts,
             alerts_by_kind: es.alerts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             alerts_suppressed: es.suppressed,
@@ -399,6 +400,8 @@ impl Runner {
             name: String::new(),
             querier: None,
             window: "since start".into(),
+            window_start_us: None,
+            sensor: String::new(),
             evidence: serde_json::Value::Object(evidence),
             message: format!(
                 "{new} pieces of state were dropped to stay within the memory caps ([limits]); lookups they belonged to may be missing or unpaired"
@@ -409,9 +412,14 @@ impl Runner {
         Some(alert)
     }
 
-    fn emit_alerts(&mut self, alerts: Vec<Alert>) {
+    fn emit_alerts(&mut self, mut alerts: Vec<Alert>) {
         if alerts.is_empty() {
             return;
+        }
+        for a in &mut alerts {
+            if a.sensor.is_empty() {
+                a.sensor = self.pipeline.sensor().to_string();
+            }
         }
         // Sinks never block the store: a failing one keeps the alerts for
         // a retry, logs the failure once and counts it.

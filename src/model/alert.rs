@@ -25,6 +25,17 @@ impl Severity {
     }
 }
 
+/// The JSON shape an alert (or lookup) is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// dnswatch's own keys ([`Alert::to_json`]).
+    #[default]
+    Json,
+    /// Elastic Common Schema ([`Alert::to_ecs`]).
+    Ecs,
+}
+
 /// One alert.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
@@ -50,6 +61,14 @@ pub struct Alert {
     pub querier: Option<String>,
     /// The window the evidence covers (e.g. `1h`, `7d`).
     pub window: String,
+    /// Where that window starts (packet time, µs); it ends at `ts_us`.
+    /// `None` for alerts stored before it was recorded.
+    #[serde(default)]
+    pub window_start_us: Option<i64>,
+    /// The sensor that raised it (the host name by default; empty for
+    /// fleet alerts and alerts stored before it was recorded).
+    #[serde(default)]
+    pub sensor: String,
     /// The numbers behind the alert.
     pub evidence: serde_json::Value,
     /// One readable sentence.
@@ -103,6 +122,28 @@ impl Alert {
             "evidence": self.evidence,
             "message": self.message,
             "suppressed": self.suppressed,
+            "sensor": self.sensor,
+            "window_range": self.window_range(),
         })
+    }
+
+    /// The alert in `shape`.
+    pub fn render(&self, shape: Shape) -> serde_json::Value {
+        match shape {
+            Shape::Json => self.to_json(),
+            Shape::Ecs => self.to_ecs(),
+        }
+    }
+
+    /// `{start, end}` of the evidence window as RFC 3339 times (`null`
+    /// when the start is not known).
+    pub fn window_range(&self) -> serde_json::Value {
+        match self.window_start_us {
+            Some(start) => serde_json::json!({
+                "start": crate::time::rfc3339(start),
+                "end": crate::time::rfc3339(self.ts_us),
+            }),
+            None => serde_json::Value::Null,
+        }
     }
 }

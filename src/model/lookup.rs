@@ -51,6 +51,101 @@ pub struct Lookup {
     /// identity; default: the host name).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sensor: String,
+    /// DNS transaction id (0 in rows stored before schema version 5).
+    #[serde(default)]
+    pub dns_id: u16,
+    /// Header section counts: the response's when answered, else the query's.
+    #[serde(default)]
+    pub counts: Counts,
+    /// EDNS(0) OPT record: the query's when it was captured, else the
+    /// response's; `None` without one.
+    #[serde(default)]
+    pub edns: Option<Edns>,
+    /// Size of the query DNS message in bytes (`None` when not captured).
+    #[serde(default)]
+    pub query_size: Option<u32>,
+    /// Size of the response DNS message in bytes (`None` when unanswered).
+    #[serde(default)]
+    pub response_size: Option<u32>,
+    /// Authority section of the response (NS/SOA of referrals, NXDOMAIN and
+    /// NODATA answers, their DNSSEC records), in presentation form.
+    #[serde(default)]
+    pub authority: Vec<Answer>,
+}
+
+impl Default for Lookup {
+    /// An empty lookup (unspecified addresses, UDP): a base for tests and
+    /// readers that fill in what they have.
+    fn default() -> Self {
+        let any = SocketAddr::from(([0, 0, 0, 0], 0));
+        Self {
+            ts_us: 0,
+            entry: String::new(),
+            also: Vec::new(),
+            querier: any,
+            server: any,
+            transport: "udp".into(),
+            qname: String::new(),
+            qtype: String::new(),
+            qclass: String::new(),
+            opcode: 0,
+            flags: String::new(),
+            rcode: None,
+            answers: Vec::new(),
+            rtt_us: None,
+            ecs: None,
+            query_seen: false,
+            answered: false,
+            source: String::new(),
+            sensor: String::new(),
+            dns_id: 0,
+            counts: Counts::default(),
+            edns: None,
+            query_size: None,
+            response_size: None,
+            authority: Vec::new(),
+        }
+    }
+}
+
+/// The four section counts of a DNS header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Questions.
+    pub qd: u16,
+    /// Answer records.
+    pub an: u16,
+    /// Authority records.
+    pub ns: u16,
+    /// Additional records (the OPT pseudo-record included).
+    pub ar: u16,
+}
+
+/// The EDNS(0) OPT pseudo-record (RFC 6891).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edns {
+    /// EDNS version.
+    pub version: u8,
+    /// Requestor's (or responder's) UDP payload size.
+    pub udp_size: u16,
+    /// DNSSEC OK bit.
+    #[serde(rename = "do")]
+    pub dnssec_ok: bool,
+    /// The other 15 bits of the flags field (`Z`), normally 0.
+    pub z: u16,
+}
+
+/// Opcode mnemonic (RFC 6895 registry; `OPCODEn` when unassigned).
+pub fn opcode_name(opcode: u8) -> String {
+    match opcode {
+        0 => "QUERY".into(),
+        1 => "IQUERY".into(),
+        2 => "STATUS".into(),
+        4 => "NOTIFY".into(),
+        5 => "UPDATE".into(),
+        6 => "DSO".into(),
+        n => format!("OPCODE{n}"),
+    }
 }
 
 impl Lookup {
@@ -82,7 +177,35 @@ impl Lookup {
             "answered": l.answered,
             "source": l.source,
             "sensor": l.sensor,
+            "entries": l.entries().collect::<Vec<_>>(),
+            "dns_id": l.dns_id,
+            "opcode": l.opcode,
+            "opcode_name": opcode_name(l.opcode),
+            "flags_list": l.flags_list(),
+            "qdcount": l.counts.qd,
+            "ancount": l.counts.an,
+            "nscount": l.counts.ns,
+            "arcount": l.counts.ar,
+            "edns": l.edns,
+            "query_size": l.query_size,
+            "response_size": l.response_size,
+            "authority": l.authority,
+            "community_id": l.community_id(),
         })
+    }
+
+    /// The header flags as a list (`["rd", "ra"]`): the same mnemonics as
+    /// the space-joined `flags`.
+    pub fn flags_list(&self) -> Vec<&str> {
+        self.flags.split_ascii_whitespace().collect()
+    }
+
+    /// The Community ID v1 (seed 0) of the lookup's flow: querier, server,
+    /// transport. The same hash Zeek, Suricata and Elastic print, so a
+    /// lookup joins with their flow logs.
+    pub fn community_id(&self) -> String {
+        let proto = if self.transport == "tcp" { 6 } else { 17 };
+        super::community_id::v1(0, proto, self.querier, self.server)
     }
 
     /// Querier IP as text.

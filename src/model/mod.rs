@@ -4,13 +4,15 @@
 //! nothing above it.
 
 mod alert;
+pub mod community_id;
+mod ecs;
 mod history;
 mod lookup;
 mod rrset;
 mod traffic;
 
-pub use alert::{Alert, Severity};
+pub use alert::{Alert, Severity, Shape};
 pub use history::Preload;
-pub use lookup::{Answer, Lookup};
+pub use lookup::{opcode_name, Answer, Counts, Edns, Lookup};
 pub use rrset::{PdnsScope, Rrset, RrsetAggregator};
 pub use traffic::HourRow;

@@ -112,6 +112,8 @@ fn alert(ts: i64, kind: &str, evidence: Value) -> Alert {
         name: "x".into(),
         querier: None,
         window: "1h".into(),
+        window_start_us: None,
+        sensor: String::new(),
         evidence,
         message: String::new(),
         suppressed: 0,
@@ -143,6 +145,7 @@ fn extreme_timestamps_do_not_panic() {
             answered: k != 4,
             source: String::new(),
             sensor: String::new(),
+            ..Lookup::default()
         });
     }
     let mut queriers: Vec<QuerierRow> = std::mem::take(&mut acc.queriers).into_values().collect();

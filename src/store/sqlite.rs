@@ -90,6 +90,23 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE lookups ADD COLUMN sensor TEXT NOT NULL DEFAULT '';",
     // 5: the passive-DNS rrset table (store::pdns).
     super::pdns::MIGRATION,
+    // 6: the DNS header and EDNS of each lookup, message sizes and the
+    // authority section (rows written before keep 0 / NULL / []); the
+    // sensor and window start of each alert.
+    "ALTER TABLE lookups ADD COLUMN dns_id INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN qdcount INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN ancount INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN nscount INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN arcount INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lookups ADD COLUMN edns_version INTEGER;
+     ALTER TABLE lookups ADD COLUMN edns_udp_size INTEGER;
+     ALTER TABLE lookups ADD COLUMN edns_do INTEGER;
+     ALTER TABLE lookups ADD COLUMN edns_z INTEGER;
+     ALTER TABLE lookups ADD COLUMN query_size INTEGER;
+     ALTER TABLE lookups ADD COLUMN response_size INTEGER;
+     ALTER TABLE lookups ADD COLUMN authority TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE alerts ADD COLUMN sensor TEXT NOT NULL DEFAULT '';
+     ALTER TABLE alerts ADD COLUMN window_start_us INTEGER;",
 ];
 
 /// Newest schema version this binary knows.
@@ -292,7 +309,9 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let mut sql = String::from(
             "SELECT ts_us, entry, querier, querier_port, server, server_port, transport, qname, qtype, qclass,
-                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor
+                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor,
+                    dns_id, qdcount, ancount, nscount, arcount, edns_version, edns_udp_size, edns_do, edns_z,
+                    query_size, response_size, authority
              FROM lookups WHERE 1 = 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -373,6 +392,25 @@ impl SqliteStore {
                 answered: r.get(17)?,
                 source: r.get(18)?,
                 sensor: r.get(20)?,
+                dns_id: r.get(21)?,
+                counts: crate::model::Counts {
+                    qd: r.get(22)?,
+                    an: r.get(23)?,
+                    ns: r.get(24)?,
+                    ar: r.get(25)?,
+                },
+                edns: match (r.get::<_, Option<u8>>(26)?, r.get::<_, Option<u16>>(27)?) {
+                    (Some(version), Some(udp_size)) => Some(crate::model::Edns {
+                        version,
+                        udp_size,
+                        dnssec_ok: r.get::<_, Option<bool>>(28)?.unwrap_or(false),
+                        z: r.get::<_, Option<u16>>(29)?.unwrap_or(0),
+                    }),
+                    _ => None,
+                },
+                query_size: r.get(30)?,
+                response_size: r.get(31)?,
+                authority: serde_json::from_str::<Vec<Answer>>(&r.get::<_, String>(32)?)?,
             };
             if !filter.addrs_match(l.querier.ip(), l.server.ip()) {
                 continue;
@@ -387,7 +425,8 @@ impl SqliteStore {
     /// Alerts with id greater than `after_id`, oldest first (for `alerts --follow`).
     pub fn alerts_after(&self, after_id: i64) -> Result<Vec<(i64, Alert)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries
+            "SELECT id, ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries,
+                    sensor, window_start_us
              FROM alerts WHERE id > ? ORDER BY id",
         )?;
         let rows = stmt.query_map([after_id], |r| {
@@ -405,6 +444,8 @@ impl SqliteStore {
                 r.get::<_, i64>(10)?,
                 r.get::<_, String>(11)?,
                 r.get::<_, String>(12)?,
+                r.get::<_, String>(13)?,
+                r.get::<_, Option<i64>>(14)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -423,6 +464,8 @@ impl SqliteStore {
                 suppressed,
                 alert_id,
                 entries,
+                sensor,
+                window_start_us,
             ) = row?;
             let severity = serde_json::from_value(serde_json::Value::String(severity))?;
             out.push((
@@ -437,6 +480,8 @@ impl SqliteStore {
                     name,
                     querier,
                     window,
+                    window_start_us,
+                    sensor,
                     evidence: serde_json::from_str(&evidence)?,
                     message,
                     suppressed: u64::try_from(suppressed).unwrap_or(0),
@@ -621,8 +666,11 @@ impl Sink for SqliteStore {
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
-                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor,
+                    dns_id, qdcount, ancount, nscount, arcount, edns_version, edns_udp_size, edns_do, edns_z,
+                    query_size, response_size, authority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                    ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
             )?;
             let mut sum = tx.prepare_cached(
                 "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)
@@ -668,6 +716,18 @@ impl Sink for SqliteStore {
                     l.source,
                     serde_json::to_string(&l.also)?,
                     l.sensor,
+                    l.dns_id,
+                    l.counts.qd,
+                    l.counts.an,
+                    l.counts.ns,
+                    l.counts.ar,
+                    l.edns.map(|e| e.version),
+                    l.edns.map(|e| e.udp_size),
+                    l.edns.map(|e| e.dnssec_ok),
+                    l.edns.map(|e| e.z),
+                    l.query_size,
+                    l.response_size,
+                    serde_json::to_string(&l.authority)?,
                 ])?;
             }
             let mut hour = tx.prepare_cached(
@@ -683,8 +743,9 @@ impl Sink for SqliteStore {
                 ])?;
             }
             let mut al = tx.prepare_cached(
-                "INSERT INTO alerts (ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO alerts (ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries,
+                    sensor, window_start_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             for a in &batch.alerts {
                 al.execute(params![
@@ -700,6 +761,8 @@ impl Sink for SqliteStore {
                     i64::try_from(a.suppressed).unwrap_or(i64::MAX),
                     a.id,
                     serde_json::Value::from(a.entries.clone()).to_string(),
+                    a.sensor,
+                    a.window_start_us,
                 ])?;
             }
         }

@@ -414,6 +414,21 @@ fn migrate(c: &Client, s: &Settings) -> Result<(), ChError> {
             have.insert((t.to_string(), n.to_string()), ty.to_string());
         }
     }
+    // A Distributed table made by an older version lacks the columns later
+    // migrations added to its local table: add them (a new one has them).
+    if !s.cluster.is_empty() {
+        for t in TABLES {
+            let all = format!("{}{}_all", s.table_prefix, t.name);
+            for (col, ty) in &t.columns[t.v1_columns..] {
+                if !have.contains_key(&(all.clone(), (*col).to_string())) {
+                    c.query(&format!(
+                        "ALTER TABLE {db}.{} ADD COLUMN `{col}` {ty}",
+                        quote_ident(&all)
+                    ))?;
+                }
+            }
+        }
+    }
     for t in TABLES {
         let name = format!("{}{}", s.table_prefix, t.name);
         for (col, ty) in t.columns {
@@ -686,9 +701,12 @@ impl ClickHouseSink {
             name: String::new(),
             querier: None,
             window: String::new(),
+            window_start_us: Some(self.dropped_since_us),
+            sensor: self.settings.sensor.clone(),
             evidence: serde_json::json!({
                 "dropped_batches": self.dropped_unreported,
                 "since_us": self.dropped_since_us,
+                "since_time": crate::time::rfc3339(self.dropped_since_us),
                 "spool_max_bytes": self.settings.spool_max_bytes,
                 "spool_dir": self.settings.spool_dir.display().to_string(),
             }),
@@ -1259,6 +1277,7 @@ mod tests {
             answered: true,
             source: source.into(),
             sensor: "s1".into(),
+            ..Lookup::default()
         }
     }
 

@@ -99,6 +99,16 @@ impl<'a> Rb<'a> {
             self.string().map(Some)
         }
     }
+    fn opt<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ChError>,
+    ) -> Result<Option<T>, ChError> {
+        if self.u8()? == 1 {
+            Ok(None)
+        } else {
+            f(self).map(Some)
+        }
+    }
     fn strings(&mut self) -> Result<Vec<String>, ChError> {
         let n = self.len()?;
         (0..n).map(|_| self.string()).collect()
@@ -170,7 +180,7 @@ pub fn lookups(
     if let Some(r) = &filter.rcode {
         conds.push(format!("rcode = {}", quote_str(r)));
     }
-    let cols = "ts_us, sensor, entry, also, querier, querier_port, server, server_port, transport, qname, qtype, qclass, opcode, flags, rcode, answer_name, answer_type, answer_ttl, answer_data, rtt_us, ecs, query_seen, answered, source";
+    let cols = "ts_us, sensor, entry, also, querier, querier_port, server, server_port, transport, qname, qtype, qclass, opcode, flags, rcode, answer_name, answer_type, answer_ttl, answer_data, rtt_us, ecs, query_seen, answered, source, dns_id, qdcount, ancount, nscount, arcount, edns_version, edns_udp_size, edns_do, edns_z, query_size, response_size, authority_name, authority_type, authority_ttl, authority_data";
     let sql = format!(
         "SELECT {cols} FROM {t} WHERE {w} ORDER BY ts_us, sensor, source, qname FORMAT RowBinary",
         t = source(settings, &schema::LOOKUPS),
@@ -208,18 +218,35 @@ pub fn lookups(
         let query_seen = r.u8()? != 0;
         let answered = r.u8()? != 0;
         let source = r.string()?;
-        let answers = names
-            .into_iter()
-            .zip(types)
-            .zip(ttls)
-            .zip(datas)
-            .map(|(((name, rtype), ttl), data)| Answer {
-                name,
-                rtype,
-                ttl,
-                data,
-            })
-            .collect();
+        let answers = records(names, types, ttls, datas);
+        let dns_id = r.u16()?;
+        let counts = crate::model::Counts {
+            qd: r.u16()?,
+            an: r.u16()?,
+            ns: r.u16()?,
+            ar: r.u16()?,
+        };
+        let version = r.opt(|r| r.u8())?;
+        let udp_size = r.opt(|r| r.u16())?;
+        let dnssec_ok = r.opt(|r| r.u8())?;
+        let z = r.opt(|r| r.u16())?;
+        let edns = match (version, udp_size) {
+            (Some(version), Some(udp_size)) => Some(crate::model::Edns {
+                version,
+                udp_size,
+                dnssec_ok: dnssec_ok.unwrap_or(0) != 0,
+                z: z.unwrap_or(0),
+            }),
+            _ => None,
+        };
+        let query_size = r.opt(|r| r.u32())?;
+        let response_size = r.opt(|r| r.u32())?;
+        let names = r.strings()?;
+        let types = r.strings()?;
+        let n = r.len()?;
+        let ttls = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+        let datas = r.strings()?;
+        let authority = records(names, types, ttls, datas);
         let l = Lookup {
             sensor: sensor.clone(),
             ts_us,
@@ -240,6 +267,12 @@ pub fn lookups(
             query_seen,
             answered,
             source,
+            dns_id,
+            counts,
+            edns,
+            query_size,
+            response_size,
+            authority,
         };
         // Networks are checked on the rows read (addresses are stored as
         // 16 bytes; the same test as the SQLite store's).
@@ -251,6 +284,27 @@ pub fn lookups(
         }
     }
     Ok(())
+}
+
+/// Records from the four parallel arrays of a section.
+fn records(
+    names: Vec<String>,
+    types: Vec<String>,
+    ttls: Vec<u32>,
+    datas: Vec<String>,
+) -> Vec<Answer> {
+    names
+        .into_iter()
+        .zip(types)
+        .zip(ttls)
+        .zip(datas)
+        .map(|(((name, rtype), ttl), data)| Answer {
+            name,
+            rtype,
+            ttl,
+            data,
+        })
+        .collect()
 }
 
 /// An alert read back, with its sensor and scope.
@@ -286,7 +340,7 @@ pub fn alerts(
         ));
     }
     let sql = format!(
-        "SELECT ts_us, sensor, scope, alert_id, kind, severity, entry, entries, name, querier, window, evidence, message, suppressed FROM {t} WHERE {w} ORDER BY ts_us, sensor, alert_id FORMAT RowBinary",
+        "SELECT ts_us, sensor, scope, alert_id, kind, severity, entry, entries, name, querier, window, evidence, message, suppressed, window_start_us FROM {t} WHERE {w} ORDER BY ts_us, sensor, alert_id FORMAT RowBinary",
         t = source(settings, &schema::ALERTS),
         w = conds.join(" AND ")
     );
@@ -312,10 +366,11 @@ pub fn alerts(
         let evidence = r.string()?;
         let message = r.string()?;
         let suppressed = r.u64()?;
+        let window_start_us = r.opt(|r| r.i64())?;
         let severity = serde_json::from_value(serde_json::Value::String(severity))
             .unwrap_or(crate::model::Severity::Info);
         out.push(FleetAlert {
-            sensor,
+            sensor: sensor.clone(),
             scope,
             alert: Alert {
                 id,
@@ -327,6 +382,8 @@ pub fn alerts(
                 name,
                 querier,
                 window,
+                window_start_us,
+                sensor,
                 evidence: serde_json::from_str(&evidence).unwrap_or(serde_json::Value::Null),
                 message,
                 suppressed,

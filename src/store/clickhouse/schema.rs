@@ -31,6 +31,10 @@ pub struct TableDef {
     pub columns: &'static [(&'static str, &'static str)],
     /// The µs time column the day partition is computed from.
     pub time_column: &'static str,
+    /// How many of `columns` the table's `CREATE TABLE` made (schema
+    /// version 1, or 2 for `pdns_rrsets`); the rest were added by later
+    /// migrations (see [`migrations`]).
+    pub v1_columns: usize,
 }
 
 /// Lookups: every field of the SQLite record plus `sensor` and `batch_id`.
@@ -62,7 +66,24 @@ pub const LOOKUPS: TableDef = TableDef {
         ("answered", "UInt8"),
         ("source", "String"),
         ("batch_id", "UInt64"),
+        // Version 2: the DNS header, EDNS, sizes and the authority section.
+        ("dns_id", "UInt16"),
+        ("qdcount", "UInt16"),
+        ("ancount", "UInt16"),
+        ("nscount", "UInt16"),
+        ("arcount", "UInt16"),
+        ("edns_version", "Nullable(UInt8)"),
+        ("edns_udp_size", "Nullable(UInt16)"),
+        ("edns_do", "Nullable(UInt8)"),
+        ("edns_z", "Nullable(UInt16)"),
+        ("query_size", "Nullable(UInt32)"),
+        ("response_size", "Nullable(UInt32)"),
+        ("authority_name", "Array(String)"),
+        ("authority_type", "Array(String)"),
+        ("authority_ttl", "Array(UInt32)"),
+        ("authority_data", "Array(String)"),
     ],
+    v1_columns: 25,
     time_column: "ts_us",
 };
 
@@ -79,6 +100,7 @@ pub const BY_QUERIER: TableDef = TableDef {
         ("qtype", "String"),
         ("batch_id", "UInt64"),
     ],
+    v1_columns: 7,
     time_column: "ts_us",
 };
 
@@ -101,7 +123,10 @@ pub const ALERTS: TableDef = TableDef {
         ("message", "String"),
         ("suppressed", "UInt64"),
         ("batch_id", "UInt64"),
+        // Version 2: where the evidence window starts.
+        ("window_start_us", "Nullable(Int64)"),
     ],
+    v1_columns: 15,
     time_column: "ts_us",
 };
 
@@ -118,6 +143,7 @@ pub const QUERIER_SUMMARY: TableDef = TableDef {
         ("count", "UInt64"),
         ("batch_id", "UInt64"),
     ],
+    v1_columns: 7,
     time_column: "last_seen_us",
 };
 
@@ -133,6 +159,7 @@ pub const NAME_SUMMARY: TableDef = TableDef {
         ("count", "UInt64"),
         ("batch_id", "UInt64"),
     ],
+    v1_columns: 7,
     time_column: "last_seen_us",
 };
 
@@ -146,6 +173,7 @@ pub const TRAFFIC_HOURLY: TableDef = TableDef {
         ("value", "UInt64"),
         ("batch_id", "UInt64"),
     ],
+    v1_columns: 5,
     time_column: "hour_us",
 };
 
@@ -165,6 +193,7 @@ pub const PDNS_RRSETS: TableDef = TableDef {
         ("count", "UInt64"),
         ("batch_id", "UInt64"),
     ],
+    v1_columns: 9,
     time_column: "time_last",
 };
 
@@ -198,10 +227,10 @@ fn order_by(name: &str) -> &'static str {
     }
 }
 
-/// `CREATE TABLE` of one table in `db` with `prefix`.
+/// `CREATE TABLE` of one table in `db` with `prefix`, as the migration
+/// that created it made it (later migrations add the other columns).
 pub fn create_table(t: &TableDef, db: &str, prefix: &str) -> String {
-    let mut cols: Vec<String> = t
-        .columns
+    let mut cols: Vec<String> = t.columns[..t.v1_columns]
         .iter()
         .map(|(c, ty)| format!("`{c}` {ty}"))
         .collect();
@@ -231,9 +260,27 @@ pub fn create_distributed(t: &TableDef, db: &str, prefix: &str, cluster: &str) -
     )
 }
 
+/// The columns a table has beyond its `CREATE TABLE`, as `ALTER TABLE`
+/// statements on `table` (the local table, or its Distributed `_all`).
+pub fn added_columns(t: &TableDef, db: &str, table: &str) -> Vec<String> {
+    t.columns[t.v1_columns..]
+        .iter()
+        .map(|(c, ty)| {
+            format!(
+                "ALTER TABLE {db}.{table} ADD COLUMN `{c}` {ty}",
+                db = quote_ident(db),
+                table = quote_ident(table),
+            )
+        })
+        .collect()
+}
+
 /// Schema migrations; `schema_version` holds the highest applied. Each is a
 /// list of statements (the HTTP interface runs one per request). Version 1:
-/// the first six tables of [`TABLES`]; version 2: [`PDNS_RRSETS`].
+/// the first six tables of [`TABLES`]; version 2: [`PDNS_RRSETS`];
+/// version 3: the lookups' DNS header, EDNS, sizes and authority section
+/// and the alerts' window start (`ALTER TABLE ... ADD COLUMN`, which 18.16
+/// runs as a metadata change).
 pub fn migrations(db: &str, prefix: &str) -> Vec<Vec<String>> {
     vec![
         TABLES[..6]
@@ -241,11 +288,16 @@ pub fn migrations(db: &str, prefix: &str) -> Vec<Vec<String>> {
             .map(|t| create_table(t, db, prefix))
             .collect(),
         vec![create_table(&PDNS_RRSETS, db, prefix)],
+        [
+            added_columns(&LOOKUPS, db, &format!("{prefix}lookups")),
+            added_columns(&ALERTS, db, &format!("{prefix}alerts")),
+        ]
+        .concat(),
     ]
 }
 
 /// Newest schema version this binary knows.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A ClickHouse identifier in back quotes.
 pub fn quote_ident(s: &str) -> String {
@@ -360,6 +412,35 @@ pub fn lookup_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64) {
     out.push(u8::from(l.answered));
     put_str(out, &l.source);
     out.extend_from_slice(&batch_id.to_le_bytes());
+    out.extend_from_slice(&l.dns_id.to_le_bytes());
+    for c in [l.counts.qd, l.counts.an, l.counts.ns, l.counts.ar] {
+        out.extend_from_slice(&c.to_le_bytes());
+    }
+    match l.edns {
+        Some(e) => {
+            out.extend_from_slice(&[0, e.version, 0]);
+            out.extend_from_slice(&e.udp_size.to_le_bytes());
+            out.extend_from_slice(&[0, u8::from(e.dnssec_ok), 0]);
+            out.extend_from_slice(&e.z.to_le_bytes());
+        }
+        None => out.extend_from_slice(&[1, 1, 1, 1]),
+    }
+    for size in [l.query_size, l.response_size] {
+        match size {
+            Some(v) => {
+                out.push(0);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            None => out.push(1),
+        }
+    }
+    put_str_array(out, l.authority.iter().map(|a| a.name.as_str()));
+    put_str_array(out, l.authority.iter().map(|a| a.rtype.as_str()));
+    put_varint(out, l.authority.len() as u64);
+    for a in &l.authority {
+        out.extend_from_slice(&a.ttl.to_le_bytes());
+    }
+    put_str_array(out, l.authority.iter().map(|a| a.data.as_str()));
 }
 
 /// One lookup as a `lookups_by_querier` row.
@@ -380,10 +461,17 @@ pub fn by_querier_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64
     out.extend_from_slice(&batch_id.to_le_bytes());
 }
 
-/// One alert as an `alerts` row.
+/// One alert as an `alerts` row (`sensor` when the alert names none).
 pub fn alert_row(out: &mut Vec<u8>, a: &Alert, sensor: &str, scope: &str, batch_id: u64) {
     out.extend_from_slice(&a.ts_us.to_le_bytes());
-    put_str(out, sensor);
+    put_str(
+        out,
+        if a.sensor.is_empty() {
+            sensor
+        } else {
+            &a.sensor
+        },
+    );
     put_str(out, scope);
     put_str(out, &a.id);
     put_str(out, &a.kind);
@@ -397,6 +485,13 @@ pub fn alert_row(out: &mut Vec<u8>, a: &Alert, sensor: &str, scope: &str, batch_
     put_str(out, &a.message);
     out.extend_from_slice(&a.suppressed.to_le_bytes());
     out.extend_from_slice(&batch_id.to_le_bytes());
+    match a.window_start_us {
+        Some(v) => {
+            out.push(0);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        None => out.push(1),
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // one per column

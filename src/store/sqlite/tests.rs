@@ -26,6 +26,7 @@ fn lookup(ts: i64, q: &str) -> Lookup {
         answered: true,
         source: "t.pcap#1".into(),
         sensor: "s1".into(),
+        ..Lookup::default()
     }
 }
 
@@ -375,4 +376,105 @@ fn table_sizes_cover_every_table() {
         .iter()
         .any(|(k, v)| k == "pdns_rrsets rows" && v == "1"));
     assert!(stats.iter().any(|(k, _)| k == "lookups bytes"));
+}
+
+fn detailed(ts: i64) -> Lookup {
+    Lookup {
+        dns_id: 0xbeef,
+        opcode: 5,
+        counts: crate::model::Counts {
+            qd: 1,
+            an: 0,
+            ns: 1,
+            ar: 1,
+        },
+        edns: Some(crate::model::Edns {
+            version: 0,
+            udp_size: 1232,
+            dnssec_ok: true,
+            z: 0,
+        }),
+        query_size: Some(40),
+        response_size: Some(99),
+        authority: vec![Answer {
+            name: "example.com".into(),
+            rtype: "SOA".into(),
+            ttl: 300,
+            data: "ns.example.com. host.example.com. 1 2 3 4 5".into(),
+        }],
+        rcode: Some("NXDOMAIN".into()),
+        answers: Vec::new(),
+        ..lookup(ts, "192.0.2.9")
+    }
+}
+
+/// The fields of schema version 5 survive a write and a read.
+#[test]
+fn header_edns_sizes_and_authority_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut s = SqliteStore::open(&path).unwrap();
+    let mut plain = lookup(2, "192.0.2.8");
+    plain.edns = None;
+    plain.query_size = None;
+    s.write(&Batch {
+        lookups: vec![detailed(1), plain.clone()],
+        ..Batch::default()
+    })
+    .unwrap();
+    let mut got = Vec::new();
+    s.lookups(&LookupFilter::default(), &mut |l| {
+        got.push(l);
+        true
+    })
+    .unwrap();
+    assert_eq!(got, vec![detailed(1), plain]);
+}
+
+/// A database written by schema version 4 (before the header columns)
+/// opens, keeps its rows and reads them with the new fields empty.
+#[test]
+fn a_version_4_database_opens_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..4] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 4).unwrap();
+        c.execute(
+            "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
+                qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor)
+             VALUES (7, 'example.com', '192.0.2.1', 5353, '192.0.2.53', 53, 'udp', 'www.example.com', 'A', 'IN', 0,
+                'rd ra', 'NOERROR', '[]', 10, NULL, 1, 1, 'old.pcap#1', '[]', 's0')",
+            [],
+        )
+        .unwrap();
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    let v: i64 = s
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    s.write(&Batch {
+        lookups: vec![detailed(8)],
+        ..Batch::default()
+    })
+    .unwrap();
+    let mut got = Vec::new();
+    s.lookups(&LookupFilter::default(), &mut |l| {
+        got.push(l);
+        true
+    })
+    .unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].source, "old.pcap#1");
+    assert_eq!(got[0].sensor, "s0");
+    assert_eq!(got[0].dns_id, 0);
+    assert_eq!(got[0].edns, None);
+    assert_eq!(got[0].query_size, None);
+    assert!(got[0].authority.is_empty());
+    assert_eq!(got[1], detailed(8));
 }
