@@ -16,12 +16,21 @@ use std::collections::BTreeSet;
 use rustc_hash::FxHashMap;
 use serde_json::json;
 
-use super::{evict_lru, DetectorConfig, Finding, Kind, LookupDetector, DAY, HOUR};
+use super::bounded::NameTable;
+use super::{DetectorConfig, Finding, Kind, LookupDetector, DAY, HOUR};
 use crate::model::Lookup;
 use crate::model::Severity;
 
 /// Names (or name × type sets) tracked at most.
-const MAX_TRACKED: usize = 200_000;
+pub const MAX_TRACKED: usize = 200_000;
+/// Sightings a name matched only by a catch-all entry (`.`) needs before
+/// it gets state ([`NameTable`]).
+pub const ADMIT: u8 = 2;
+
+/// Whether the lookup matched an entry more specific than the catch-all.
+fn watched(l: &Lookup) -> bool {
+    l.entry != "."
+}
 
 fn failing(r: &str) -> bool {
     matches!(r, "NXDOMAIN" | "SERVFAIL" | "REFUSED")
@@ -29,7 +38,6 @@ fn failing(r: &str) -> bool {
 
 #[derive(Debug, Default)]
 struct NameRcode {
-    last_seen: i64,
     noerror: u32,
     streak_rcode: String,
     streak: u32,
@@ -38,10 +46,17 @@ struct NameRcode {
 }
 
 /// `rcode_change`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RcodeDetector {
-    names: FxHashMap<String, NameRcode>,
-    evicted: u64,
+    names: NameTable<NameRcode>,
+}
+
+impl Default for RcodeDetector {
+    fn default() -> Self {
+        Self {
+            names: NameTable::new(MAX_TRACKED, ADMIT),
+        }
+    }
 }
 
 impl LookupDetector for RcodeDetector {
@@ -53,11 +68,12 @@ impl LookupDetector for RcodeDetector {
         if l.qname.is_empty() {
             return;
         }
-        if !self.names.contains_key(&l.qname) {
-            self.evicted += evict_lru(&mut self.names, MAX_TRACKED, |s: &NameRcode| s.last_seen);
-        }
-        let st = self.names.entry(l.qname.clone()).or_default();
-        st.last_seen = l.ts_us;
+        let Some(st) = self
+            .names
+            .get_or_admit(&l.qname, l.ts_us, watched(l), NameRcode::default)
+        else {
+            return;
+        };
         if rcode == "NOERROR" {
             st.noerror = st.noerror.saturating_add(1);
             st.streak = 0;
@@ -141,14 +157,13 @@ impl LookupDetector for RcodeDetector {
     }
 
     fn evictions(&mut self) -> u64 {
-        std::mem::take(&mut self.evicted)
+        self.names.take_evicted()
     }
 }
 
 #[derive(Debug, Default)]
 struct RrSet {
     first: i64,
-    last_seen: i64,
     last_new: i64,
     responses: u64,
     data: FxHashMap<String, i64>,
@@ -156,10 +171,20 @@ struct RrSet {
 }
 
 /// `answer_change`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AnswerDetector {
-    sets: FxHashMap<(String, String), RrSet>,
-    evicted: u64,
+    /// Keyed by `qname qtype` (a space cannot occur in either).
+    sets: NameTable<RrSet>,
+    key: String,
+}
+
+impl Default for AnswerDetector {
+    fn default() -> Self {
+        Self {
+            sets: NameTable::new(MAX_TRACKED, ADMIT),
+            key: String::new(),
+        }
+    }
 }
 
 impl LookupDetector for AnswerDetector {
@@ -169,34 +194,47 @@ impl LookupDetector for AnswerDetector {
             return;
         }
         let ts = l.ts_us;
-        let key = (l.qname.clone(), l.qtype.clone());
-        if !self.sets.contains_key(&key) {
-            self.evicted += evict_lru(&mut self.sets, MAX_TRACKED, |s: &RrSet| s.last_seen);
-        }
-        let st = self.sets.entry(key).or_insert_with(|| RrSet {
+        self.key.clear();
+        self.key.push_str(&l.qname);
+        self.key.push(' ');
+        self.key.push_str(&l.qtype);
+        let Some(st) = self.sets.get_or_admit(&self.key, ts, watched(l), || RrSet {
             first: ts,
             last_new: ts,
             ..RrSet::default()
-        });
-        st.last_seen = ts;
+        }) else {
+            return;
+        };
         st.responses += 1;
         let memory = (c.memory_days * DAY as f64) as i64;
         st.data.retain(|_, seen| ts.saturating_sub(*seen) <= memory);
-        let set: BTreeSet<String> = l
+        let mut set: Vec<String> = l
             .answers
             .iter()
             .map(|a| format!("{} {}", a.rtype, a.data))
             .collect();
+        set.sort_unstable();
+        set.dedup();
         let added: Vec<String> = set
             .iter()
             .filter(|d| !st.data.contains_key(*d))
             .cloned()
             .collect();
-        let before: BTreeSet<String> = st.data.keys().cloned().collect();
-        let previous = std::mem::replace(&mut st.last, set.iter().cloned().collect());
+        // What the set held before: needed only for an alert.
+        let before: BTreeSet<String> = if added.is_empty() {
+            BTreeSet::new()
+        } else {
+            st.data.keys().cloned().collect()
+        };
         for d in &set {
-            st.data.insert(d.clone(), ts);
+            match st.data.get_mut(d) {
+                Some(seen) => *seen = ts,
+                None => {
+                    st.data.insert(d.clone(), ts);
+                }
+            }
         }
+        let previous = std::mem::replace(&mut st.last, set);
         if added.is_empty() {
             return;
         }
@@ -204,6 +242,7 @@ impl LookupDetector for AnswerDetector {
         st.last_new = ts;
         let learnt = ts.saturating_sub(st.first) as f64 >= c.learning_h * HOUR as f64
             && st.responses > c.min_responses;
+        let set = &st.last;
         if !c.enabled || !learnt || (stable_for as f64) < c.stable_h * HOUR as f64 {
             return;
         }
@@ -240,6 +279,6 @@ impl LookupDetector for AnswerDetector {
     }
 
     fn evictions(&mut self) -> u64 {
-        std::mem::take(&mut self.evicted)
+        self.sets.take_evicted()
     }
 }

@@ -32,6 +32,7 @@
 //! one state machine of about 800 lines; each detector lives in its own file.
 
 pub mod answers;
+pub mod bounded;
 pub mod burst;
 pub mod concentration;
 pub mod config;

@@ -51,7 +51,7 @@ pub struct Lookup {
     /// identity; default: the host name).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sensor: String,
-    /// DNS transaction id (0 in rows stored before schema version 5).
+    /// DNS transaction id (0 in rows stored before schema version 6).
     #[serde(default)]
     pub dns_id: u16,
     /// Header section counts: the response's when answered, else the query's.

@@ -408,7 +408,7 @@ fn detailed(ts: i64) -> Lookup {
     }
 }
 
-/// The fields of schema version 5 survive a write and a read.
+/// The fields of schema version 6 survive a write and a read.
 #[test]
 fn header_edns_sizes_and_authority_round_trip() {
     let dir = tempfile::tempdir().unwrap();
@@ -477,4 +477,51 @@ fn a_version_4_database_opens_and_keeps_its_rows() {
     assert_eq!(got[0].query_size, None);
     assert!(got[0].authority.is_empty());
     assert_eq!(got[1], detailed(8));
+}
+
+#[test]
+fn a_schema_4_database_opens_keeps_its_rows_and_loses_only_the_unused_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    {
+        // What the release before the index change wrote.
+        let c = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..4] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 4).unwrap();
+        c.execute(
+            "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
+                qname, qtype, qclass, opcode, flags, rcode, answers, query_seen, answered, source, sensor)
+             VALUES (7, 'example.com', '192.0.2.1', 5353, '192.0.2.53', 53, 'udp', 'www.example.com',
+                'A', 'IN', 0, 'rd', 'NOERROR', '[]', 1, 1, 'old.pcap#1', 's0')",
+            [],
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+    let mut got = Vec::new();
+    s.lookups(
+        &LookupFilter {
+            entry: Some("example.com".into()),
+            ..LookupFilter::default()
+        },
+        &mut |l| {
+            got.push(l);
+            true
+        },
+    )
+    .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].ts_us, got[0].source.as_str()), (7, "old.pcap#1"));
+    let indexes: Vec<String> = s
+        .conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'lookups' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(indexes, ["lookups_qname", "lookups_querier", "lookups_ts"]);
 }
