@@ -569,6 +569,110 @@ pub fn day_of(us: i64) -> i64 {
     us.div_euclid(DAY_US)
 }
 
+pub(super) fn migrate(
+    c: &super::client::Client,
+    s: &super::Settings,
+) -> Result<(), super::ChError> {
+    use super::ChError;
+    use std::collections::HashMap;
+    let db = quote_ident(&s.database);
+    c.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+    let version_table = format!(
+        "{db}.{}",
+        quote_ident(&format!("{}schema_version", s.table_prefix))
+    );
+    c.query(&format!(
+        "CREATE TABLE IF NOT EXISTS {version_table} (version UInt32, applied_us Int64) ENGINE = MergeTree ORDER BY version"
+    ))?;
+    let text = c.query(&format!("SELECT max(version) FROM {version_table}"))?;
+    let found: u32 = text.trim().parse().map_err(|_| ChError::Protocol {
+        url: c.url().to_string(),
+        message: format!("schema version {:?}", text.trim()),
+    })?;
+    if found > SCHEMA_VERSION {
+        return Err(ChError::TooNew {
+            url: c.url().to_string(),
+            database: s.database.clone(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, stmts) in migrations(&s.database, &s.table_prefix)
+        .iter()
+        .enumerate()
+        .skip(found as usize)
+    {
+        for sql in stmts {
+            c.query(sql)?;
+        }
+        c.query(&format!(
+            "INSERT INTO {version_table} (version, applied_us) VALUES ({}, {})",
+            i + 1,
+            super::now_us()
+        ))?;
+    }
+    if !s.cluster.is_empty() {
+        for t in TABLES {
+            c.query(&create_distributed(
+                t,
+                &s.database,
+                &s.table_prefix,
+                &s.cluster,
+            ))?;
+        }
+    }
+    // Every table must have the columns we insert, with our types.
+    let text = c.query(&format!(
+        "SELECT table, name, type FROM system.columns WHERE database = {} FORMAT TabSeparated",
+        quote_str(&s.database)
+    ))?;
+    let mut have: HashMap<(String, String), String> = HashMap::new();
+    for line in text.lines() {
+        let mut f = line.split('\t');
+        if let (Some(t), Some(n), Some(ty)) = (f.next(), f.next(), f.next()) {
+            have.insert((t.to_string(), n.to_string()), ty.to_string());
+        }
+    }
+    // A Distributed table made by an older version lacks the columns later
+    // migrations added to its local table: add them (a new one has them).
+    if !s.cluster.is_empty() {
+        for t in TABLES {
+            let all = format!("{}{}_all", s.table_prefix, t.name);
+            for (col, ty) in &t.columns[t.v1_columns..] {
+                if !have.contains_key(&(all.clone(), (*col).to_string())) {
+                    c.query(&format!(
+                        "ALTER TABLE {db}.{} ADD COLUMN `{col}` {ty}",
+                        quote_ident(&all)
+                    ))?;
+                }
+            }
+        }
+    }
+    for t in TABLES {
+        let name = format!("{}{}", s.table_prefix, t.name);
+        for (col, ty) in t.columns {
+            match have.get(&(name.clone(), (*col).to_string())) {
+                Some(found) if found == ty => {}
+                Some(found) => {
+                    return Err(ChError::Schema {
+                        url: c.url().to_string(),
+                        table: format!("{}.{name}", s.database),
+                        message: format!("column {col} is {found}, dnswatch writes {ty}"),
+                    })
+                }
+                None => {
+                    return Err(ChError::Schema {
+                        url: c.url().to_string(),
+                        table: format!("{}.{name}", s.database),
+                        message: format!("no column {col} ({ty})"),
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,441 @@
+//! The read side of the SQLite store: lookups, alerts, detector state,
+//! preload, statistics and passive-DNS queries (the write side, schema and
+//! retention are in the parent module).
+
+use super::*;
+
+/// Filters for [`SqliteStore::lookups`].
+#[derive(Clone, Debug, Default)]
+pub struct LookupFilter {
+    /// Exact qname, or a zone when it starts with `*.` / is given with `--zone`.
+    pub name: Option<String>,
+    /// Querier IP.
+    pub querier: Option<String>,
+    /// Watch entry.
+    pub entry: Option<String>,
+    /// From (µs, inclusive).
+    pub since_us: Option<i64>,
+    /// To (µs, exclusive).
+    pub until_us: Option<i64>,
+    /// Queriers inside this network (checked on the rows read).
+    pub querier_net: Option<crate::store::query::Cidr>,
+    /// Servers inside this network (checked on the rows read).
+    pub server_net: Option<crate::store::query::Cidr>,
+    /// Query type mnemonic as stored (`A`, `TYPE65534`).
+    pub qtype: Option<String>,
+    /// Rcode mnemonic as stored (`NXDOMAIN`).
+    pub rcode: Option<String>,
+}
+
+impl LookupFilter {
+    /// Whether a row's querier and server pass the network filters.
+    pub fn addrs_match(&self, querier: std::net::IpAddr, server: std::net::IpAddr) -> bool {
+        self.querier_net.is_none_or(|n| n.contains(querier))
+            && self.server_net.is_none_or(|n| n.contains(server))
+    }
+}
+
+impl SqliteStore {
+    /// Lookups matching `filter`, oldest first.
+    pub fn lookups(
+        &self,
+        filter: &LookupFilter,
+        each: &mut dyn FnMut(Lookup) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut sql = String::from(
+            "SELECT ts_us, entry, querier, querier_port, server, server_port, transport, qname, qtype, qclass,
+                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor,
+                    dns_id, qdcount, ancount, nscount, arcount, edns_version, edns_udp_size, edns_do, edns_z,
+                    query_size, response_size, authority
+             FROM lookups WHERE 1 = 1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(name) = &filter.name {
+            let n = name.trim_end_matches('.').to_ascii_lowercase();
+            if let Some(zone) = n.strip_prefix("*.") {
+                sql.push_str(" AND (qname = ? OR qname LIKE ? ESCAPE '\\')");
+                args.push(zone.to_string().into());
+                args.push(format!("%.{}", zone.replace('%', "\\%").replace('_', "\\_")).into());
+            } else {
+                sql.push_str(" AND qname = ?");
+                args.push(n.into());
+            }
+        }
+        if let Some(q) = &filter.querier {
+            sql.push_str(" AND querier = ?");
+            args.push(q.clone().into());
+        }
+        if let Some(e) = &filter.entry {
+            sql.push_str(" AND (entry = ? OR EXISTS (SELECT 1 FROM json_each(lookups.also) WHERE value = ?))");
+            args.push(e.clone().into());
+            args.push(e.clone().into());
+        }
+        if let Some(s) = filter.since_us {
+            sql.push_str(" AND ts_us >= ?");
+            args.push(s.into());
+        }
+        if let Some(u) = filter.until_us {
+            sql.push_str(" AND ts_us < ?");
+            args.push(u.into());
+        }
+        if let Some(t) = &filter.qtype {
+            sql.push_str(" AND qtype = ?");
+            args.push(t.clone().into());
+        }
+        if let Some(r) = &filter.rcode {
+            sql.push_str(" AND rcode = ?");
+            args.push(r.clone().into());
+        }
+        // A single address is compared as stored text (the index-friendly
+        // case); networks are checked on each row read.
+        if let Some(ip) = filter.querier_net.and_then(|n| n.single()) {
+            sql.push_str(" AND querier = ?");
+            args.push(ip.to_string().into());
+        }
+        if let Some(ip) = filter.server_net.and_then(|n| n.single()) {
+            sql.push_str(" AND server = ?");
+            args.push(ip.to_string().into());
+        }
+        sql.push_str(" ORDER BY ts_us, id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        while let Some(r) = rows.next()? {
+            let querier: String = r.get(2)?;
+            let server: String = r.get(4)?;
+            let answers: String = r.get(13)?;
+            let parse_ip = |s: &str| {
+                s.parse::<std::net::IpAddr>()
+                    .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+            };
+            let l = Lookup {
+                ts_us: r.get(0)?,
+                entry: r.get(1)?,
+                also: serde_json::from_str(&r.get::<_, String>(19)?)?,
+                querier: std::net::SocketAddr::new(parse_ip(&querier), r.get(3)?),
+                server: std::net::SocketAddr::new(parse_ip(&server), r.get(5)?),
+                transport: r.get(6)?,
+                qname: r.get(7)?,
+                qtype: r.get(8)?,
+                qclass: r.get(9)?,
+                opcode: r.get(10)?,
+                flags: r.get(11)?,
+                rcode: r.get(12)?,
+                answers: serde_json::from_str::<Vec<Answer>>(&answers)?,
+                rtt_us: r.get(14)?,
+                ecs: r.get(15)?,
+                query_seen: r.get(16)?,
+                answered: r.get(17)?,
+                source: r.get(18)?,
+                sensor: r.get(20)?,
+                dns_id: r.get(21)?,
+                counts: crate::model::Counts {
+                    qd: r.get(22)?,
+                    an: r.get(23)?,
+                    ns: r.get(24)?,
+                    ar: r.get(25)?,
+                },
+                edns: match (r.get::<_, Option<u8>>(26)?, r.get::<_, Option<u16>>(27)?) {
+                    (Some(version), Some(udp_size)) => Some(crate::model::Edns {
+                        version,
+                        udp_size,
+                        dnssec_ok: r.get::<_, Option<bool>>(28)?.unwrap_or(false),
+                        z: r.get::<_, Option<u16>>(29)?.unwrap_or(0),
+                    }),
+                    _ => None,
+                },
+                query_size: r.get(30)?,
+                response_size: r.get(31)?,
+                authority: serde_json::from_str::<Vec<Answer>>(&r.get::<_, String>(32)?)?,
+            };
+            if !filter.addrs_match(l.querier.ip(), l.server.ip()) {
+                continue;
+            }
+            if !each(l) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Alerts with id greater than `after_id`, oldest first (for `alerts --follow`).
+    pub fn alerts_after(&self, after_id: i64) -> Result<Vec<(i64, Alert)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, ts_us, kind, severity, entry, name, querier, window, evidence, message, suppressed, alert_id, entries,
+                    sensor, window_start_us
+             FROM alerts WHERE id > ? ORDER BY id",
+        )?;
+        let rows = stmt.query_map([after_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, i64>(10)?,
+                r.get::<_, String>(11)?,
+                r.get::<_, String>(12)?,
+                r.get::<_, String>(13)?,
+                r.get::<_, Option<i64>>(14)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                id,
+                ts_us,
+                kind,
+                severity,
+                entry,
+                name,
+                querier,
+                window,
+                evidence,
+                message,
+                suppressed,
+                alert_id,
+                entries,
+                sensor,
+                window_start_us,
+            ) = row?;
+            let severity = serde_json::from_value(serde_json::Value::String(severity))?;
+            out.push((
+                id,
+                Alert {
+                    id: alert_id,
+                    ts_us,
+                    kind,
+                    severity,
+                    entries: serde_json::from_str(&entries)?,
+                    entry,
+                    name,
+                    querier,
+                    window,
+                    window_start_us,
+                    sensor,
+                    evidence: serde_json::from_str(&evidence)?,
+                    message,
+                    suppressed: u64::try_from(suppressed).unwrap_or(0),
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Reads a detector state value.
+    pub fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM detector_state WHERE key = ?",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Writes a detector state value.
+    pub fn state_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO detector_state (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// What earlier runs learnt, for the detectors: known queriers and
+    /// names, and the hourly lookups of each entry (by the entry that
+    /// matched and every further entry in `also`) over the last
+    /// `history_days` before the newest lookup.
+    pub fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
+        let mut p = crate::model::Preload::default();
+        let newest: Option<i64> =
+            self.conn
+                .query_row("SELECT max(ts_us) FROM lookups", [], |r| r.get(0))?;
+        if let Some(newest) = newest {
+            let from = newest.saturating_sub(history_days.saturating_mul(86_400_000_000));
+            let mut stmt = self.conn.prepare(
+                "SELECT e, h, count(*) FROM (
+                   SELECT entry AS e, ts_us / 3600000000 AS h FROM lookups WHERE ts_us >= ?1
+                   UNION ALL
+                   SELECT j.value, l.ts_us / 3600000000 FROM lookups l, json_each(l.also) j
+                    WHERE l.ts_us >= ?1 AND l.also != '[]'
+                 ) GROUP BY e, h ORDER BY e, h",
+            )?;
+            let rows = stmt.query_map([from], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (e, h, c) = row?;
+                p.hours.push((e, h, u64::try_from(c).unwrap_or(0)));
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT entry, querier, first_seen_us, last_seen_us, count FROM querier_summary ORDER BY entry, querier")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (e, q, f, l, c): (String, String, i64, i64, i64) = row?;
+            p.queriers.push((e, q, f, l, u64::try_from(c).unwrap_or(0)));
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT entry, qname, first_seen_us FROM name_summary ORDER BY entry, qname",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        for row in rows {
+            p.names.push(row?);
+        }
+        Ok(p)
+    }
+
+    /// Row counts, span and size, as (label, value) pairs.
+    pub fn stats(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for table in [
+            "lookups",
+            "alerts",
+            "querier_summary",
+            "name_summary",
+            "traffic_hourly",
+        ] {
+            let n: i64 =
+                self.conn
+                    .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+            out.push((format!("{table} rows"), n.to_string()));
+        }
+        let (lo, hi): (Option<i64>, Option<i64>) =
+            self.conn
+                .query_row("SELECT min(ts_us), max(ts_us) FROM lookups", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            out.push(("first lookup".into(), crate::time::rfc3339(lo)));
+            out.push(("last lookup".into(), crate::time::rfc3339(hi)));
+        }
+        let entries: i64 = self.conn.query_row(
+            "SELECT count(DISTINCT entry) FROM querier_summary",
+            [],
+            |r| r.get(0),
+        )?;
+        out.push(("watched entries seen".into(), entries.to_string()));
+        for m in [
+            "packets",
+            "messages",
+            "queries",
+            "responses",
+            "decode_errors",
+        ] {
+            out.push((format!("total {m}"), self.hourly_total(m)?.to_string()));
+        }
+        for (table, rows, bytes) in self.table_sizes()? {
+            if table == "pdns_rrsets" {
+                out.push(("pdns_rrsets rows".into(), rows.to_string()));
+            }
+            out.push((format!("{table} bytes"), bytes.to_string()));
+        }
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        out.push(("size (bytes)".into(), (pages * size).to_string()));
+        out.push(("schema version".into(), SCHEMA_VERSION.to_string()));
+        Ok(out)
+    }
+
+    /// Sum of an hourly metric over all hours.
+    pub fn hourly_total(&self, metric: &str) -> Result<u64, StoreError> {
+        let v: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(value), 0) FROM traffic_hourly WHERE metric = ?",
+            [metric],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    }
+
+    /// What pruning removed so far, if it removed anything.
+    pub fn pruned(&self) -> Result<Option<Pruned>, StoreError> {
+        Ok(self
+            .state_get(PRUNED_KEY)?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// Passive-DNS rrsets matching `q` (see [`super::pdns`]).
+    pub fn pdns(
+        &self,
+        q: &crate::store::pdns::PdnsQuery,
+        each: &mut dyn FnMut(crate::model::Rrset) -> bool,
+    ) -> Result<(), StoreError> {
+        crate::store::pdns::query(&self.conn, q, each)
+    }
+
+    /// The query plan SQLite picks for `q` (`EXPLAIN QUERY PLAN` details).
+    pub fn pdns_plan(&self, q: &crate::store::pdns::PdnsQuery) -> Result<Vec<String>, StoreError> {
+        let (sql, args) = crate::store::pdns::query_sql(q)?;
+        let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Rows and bytes (its own pages plus its indexes') of each table,
+    /// from SQLite's `dbstat` virtual table.
+    pub fn table_sizes(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, tbl_name, type FROM sqlite_master
+             WHERE type IN ('table', 'index') ORDER BY name",
+        )?;
+        let objects = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")?;
+        let pages = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let bytes_of = |name: &str| pages.iter().find(|(n, _)| n == name).map_or(0, |(_, b)| *b);
+        let mut out = Vec::new();
+        for (name, _, kind) in &objects {
+            if kind != "table" || name.starts_with("sqlite_") {
+                continue;
+            }
+            let bytes: i64 = objects
+                .iter()
+                .filter(|(n, t, _)| n == name || t == name)
+                .map(|(n, _, _)| bytes_of(n))
+                .sum();
+            // Table names come from sqlite_master, quoted as identifiers.
+            let rows: i64 = self.conn.query_row(
+                &format!("SELECT count(*) FROM \"{}\"", name.replace('"', "\"\"")),
+                [],
+                |r| r.get(0),
+            )?;
+            out.push((name.clone(), rows, bytes));
+        }
+        Ok(out)
+    }
+}
