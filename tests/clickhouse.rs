@@ -844,7 +844,7 @@ fn rrsets_reach_clickhouse_and_a_version_1_database_is_migrated() {
             &url,
             &format!("SELECT max(version) FROM {db}.schema_version")
         ),
-        2
+        u64::from(schema::SCHEMA_VERSION)
     );
     let store = SqliteStore::open_read_only(&sqlite).unwrap();
     let mut want = Vec::new();
