@@ -23,7 +23,7 @@
 #                   packet blocks, an unknown block.
 #   dnstap          tests/data/*.dnstap (unbound's Frame Streams output), the
 #                   same stream with a READY frame first, and truncated cuts.
-#   tcp_reassembly, defrag: structured (arbitrary) inputs; the directories are
+#   tcp_reassembly, defrag, dnssec_rdata: structured inputs; the directories are
 #                   created empty and the fuzzer grows them.
 #
 # Needs python3; uses tshark too when installed (more DNS payloads: tunnels,
@@ -35,7 +35,7 @@ cd "$root"
 caps="${DNSWATCH_CORPUS:-$root/../shared/pcaps/real}"
 out="$root/fuzz/corpus"
 
-for t in decode_packet dns_message tcp_reassembly defrag config_parse capture_reader dnstap; do
+for t in decode_packet dns_message tcp_reassembly defrag config_parse capture_reader dnstap dnssec_rdata; do
     mkdir -p "$out/$t"
 done
 

@@ -32,7 +32,7 @@ case "${FUZZ_PROFILE:-dev}" in
     release) profile=--release ;;
     *) echo "fuzz-smoke: FUZZ_PROFILE must be dev or release" >&2; exit 2 ;;
 esac
-all_targets=(decode_packet dns_message tcp_reassembly defrag config_parse capture_reader dnstap)
+all_targets=(decode_packet dns_message tcp_reassembly defrag config_parse capture_reader dnstap dnssec_rdata)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 # Extra libFuzzer options per target.
