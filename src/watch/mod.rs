@@ -286,10 +286,9 @@ impl Watchlist {
 
     /// Matches a query name (as produced by the pre-parse); PTR names of
     /// watched addresses match too.
+    /// `.` is the fallback: a more specific entry wins (so `--watch .
+    /// --watch example.com` still files example.com's lookups under it).
     pub fn match_name(&self, name: &NameBuf) -> Option<EntryId> {
-        if let Some(id) = self.everything {
-            return Some(id);
-        }
         let bytes = name.as_bytes();
         if !self.names.is_empty() {
             // Most specific first: the whole name, then shorter suffixes.
@@ -310,7 +309,7 @@ impl Watchlist {
                 return self.match_addr(addr);
             }
         }
-        None
+        self.everything
     }
 
     /// Matches a name given as text (used for report lookups and tests).
@@ -325,12 +324,9 @@ impl Watchlist {
         self.match_name(&buf)
     }
 
-    /// Matches an answer address.
+    /// Matches an answer address (`.` only when no prefix does).
     pub fn match_addr(&self, addr: IpAddr) -> Option<EntryId> {
-        if let Some(id) = self.everything {
-            return Some(id);
-        }
-        match addr {
+        let specific = match addr {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
                 self.v4_lens
@@ -343,7 +339,8 @@ impl Watchlist {
                     .iter()
                     .find_map(|&len| self.v6.get(&(len, mask6(a, len))).copied())
             }
-        }
+        };
+        specific.or(self.everything)
     }
 
     /// The entries that are plain names (for reports).
@@ -443,6 +440,37 @@ mod tests {
         assert!(Watchlist::new(["10.0.0.0/33"]).is_err());
         assert!(Watchlist::new([""]).is_err());
         assert!(Watchlist::new(["a*b.com"]).is_err());
+    }
+
+    /// `.` is the fallback: a more specific name, zone, address or prefix
+    /// entry wins whatever the order of the list.
+    #[test]
+    fn more_specific_entries_win_over_everything() {
+        for list in [
+            [".", "example.com", "192.0.2.0/24"],
+            ["example.com", "192.0.2.0/24", "."],
+        ] {
+            let l = w(&list);
+            let id = |e: &str| l.entries().iter().position(|x| x == e).unwrap();
+            let got = |m: Option<EntryId>| m.map(|m| m as usize);
+            assert_eq!(
+                got(l.match_name_str("www.example.com")),
+                Some(id("example.com"))
+            );
+            assert_eq!(got(l.match_name_str("other.org")), Some(id(".")));
+            assert_eq!(
+                got(l.match_addr("192.0.2.9".parse().unwrap())),
+                Some(id("192.0.2.0/24"))
+            );
+            assert_eq!(
+                got(l.match_addr("198.51.100.1".parse().unwrap())),
+                Some(id("."))
+            );
+            assert_eq!(
+                got(l.match_name_str("9.2.0.192.in-addr.arpa")),
+                Some(id("192.0.2.0/24"))
+            );
+        }
     }
 
     #[test]
