@@ -519,15 +519,8 @@ impl DnsStage {
             }
             return;
         };
-        if self.pdns != PdnsScope::Off && !resp.answers.is_empty() {
-            let (ts, source) = query
-                .as_ref()
-                .map_or((d.ts, self.source), |q| (q.ts, q.source.0));
-            let sensor = match self.sources.get(source as usize) {
-                Some(s) => s.sensor.as_str(),
-                None => self.sensor.as_str(),
-            };
-            self.rrsets.add(ts, &resp.answers, &resp.bailiwick, sensor);
+        if self.pdns != PdnsScope::Off {
+            self.add_rrsets(d.ts, query.as_ref(), &resp);
         }
         let mut also: Vec<String> = Vec::new();
         for a in &peek.addrs {
@@ -613,17 +606,23 @@ impl DnsStage {
     /// still feeds the rrset aggregator (decoded here only for that; decode
     /// errors are not counted twice, so counters do not depend on the scope).
     fn unwatched_answers(&mut self, d: &Datagram<'_>, query: Option<&PendingQuery>) {
-        let Ok(resp) = parse::message(d.payload) else {
-            return;
-        };
+        if let Ok(resp) = parse::message(d.payload) {
+            self.add_rrsets(d.ts, query, &resp);
+        }
+    }
+
+    /// Adds the answers of `resp` (seen at `ts`) to the rrset aggregate,
+    /// under its query's time and sensor when it has one.
+    fn add_rrsets(&mut self, ts: i64, query: Option<&PendingQuery>, resp: &Message) {
         if resp.answers.is_empty() {
             return;
         }
-        let (ts, source) = query.map_or((d.ts, self.source), |q| (q.ts, q.source.0));
-        let sensor = match self.sources.get(source as usize) {
-            Some(s) => s.sensor.as_str(),
-            None => self.sensor.as_str(),
-        };
+        let (ts, source) = query.map_or((ts, self.source), |q| (q.ts, q.source.0));
+        // Field borrows, not `sensor_of` (which borrows all of `self`).
+        let sensor = self
+            .sources
+            .get(source as usize)
+            .map_or(self.sensor.as_str(), |s| s.sensor.as_str());
         self.rrsets.add(ts, &resp.answers, &resp.bailiwick, sensor);
     }
 
