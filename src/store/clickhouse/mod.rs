@@ -391,6 +391,15 @@ impl Shared {
     }
 }
 
+impl Stats {
+    /// Sets the spool gauges from the queue (called with its lock held).
+    fn publish_spool(&self, q: &Queue) {
+        self.spool_bytes.store(q.bytes, Ordering::Relaxed);
+        self.spool_batches
+            .store(q.items.len() as u64, Ordering::Relaxed);
+    }
+}
+
 /// Handle to the sink's counters, usable after the sink moved into the writer.
 #[derive(Clone, Debug)]
 pub struct StatsHandle(Arc<Shared>);
@@ -448,11 +457,7 @@ impl ClickHouseSink {
                     since: Instant::now(),
                 });
             }
-            shared.stats.spool_bytes.store(q.bytes, Ordering::Relaxed);
-            shared
-                .stats
-                .spool_batches
-                .store(q.items.len() as u64, Ordering::Relaxed);
+            shared.stats.publish_spool(&q);
         }
         if !found.entries.is_empty() {
             tracing::info!(
@@ -688,14 +693,7 @@ impl Sink for ClickHouseSink {
             fresh: true,
             since: Instant::now(),
         });
-        self.shared
-            .stats
-            .spool_bytes
-            .store(q.bytes, Ordering::Relaxed);
-        self.shared
-            .stats
-            .spool_batches
-            .store(q.items.len() as u64, Ordering::Relaxed);
+        self.shared.stats.publish_spool(&q);
         drop(q);
         self.shared.cv.notify_all();
         Ok(())

@@ -286,14 +286,7 @@ impl Shipper {
                 q.bytes = q.bytes.saturating_sub(i.entry.bytes);
             }
         }
-        self.shared
-            .stats
-            .spool_bytes
-            .store(q.bytes, Ordering::Relaxed);
-        self.shared
-            .stats
-            .spool_batches
-            .store(q.items.len() as u64, Ordering::Relaxed);
+        self.shared.stats.publish_spool(&q);
         self.shared
             .stats
             .batches_sent
