@@ -32,6 +32,26 @@ fn parse_opt<T>(
         .transpose()
 }
 
+/// Ends a streamed output: the first write error (`io_err`) or a failed
+/// flush is a runtime error, except a closed pipe (`| head`), which is a
+/// normal way to stop reading.
+pub(super) fn end_output(
+    io_err: Option<std::io::Error>,
+    out: &mut impl std::io::Write,
+) -> Result<(), ExitError> {
+    match io_err.map(|e| e.kind()) {
+        // A closed pipe (`| head`) is a normal way to stop reading.
+        Some(std::io::ErrorKind::BrokenPipe) | None => {}
+        Some(k) => return Err(ExitError::Runtime(format!("writing output: {k}"))),
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(ExitError::Runtime(e.to_string()))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -169,15 +189,5 @@ pub(super) fn lookups(args: LookupsArgs) -> Result<(), ExitError> {
         }
     });
     res.map_err(|e| ExitError::Runtime(e.to_string()))?;
-    match io_err.map(|e| e.kind()) {
-        // A closed pipe (`| head`) is a normal way to stop reading.
-        Some(std::io::ErrorKind::BrokenPipe) | None => {}
-        Some(k) => return Err(ExitError::Runtime(format!("writing output: {k}"))),
-    }
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(ExitError::Runtime(e.to_string()))
-        }
-        _ => Ok(()),
-    }
+    end_output(io_err, &mut out)
 }

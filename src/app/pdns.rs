@@ -2,7 +2,7 @@
 
 use std::io::{BufWriter, Write};
 
-use super::lookups::{csv_field, parse_time};
+use super::lookups::{csv_field, end_output, parse_time};
 use super::ExitError;
 use crate::cli::{PdnsArgs, PdnsFormat};
 use crate::store::pdns::{cof, PdnsQuery};
@@ -97,15 +97,5 @@ pub(super) fn pdns(args: PdnsArgs) -> Result<(), ExitError> {
         StoreError::PdnsQuery(q) => ExitError::Usage(q.to_string()),
         other => ExitError::Runtime(other.to_string()),
     })?;
-    match io_err.map(|e| e.kind()) {
-        // A closed pipe (`| head`) is a normal way to stop reading.
-        Some(std::io::ErrorKind::BrokenPipe) | None => {}
-        Some(k) => return Err(ExitError::Runtime(format!("writing output: {k}"))),
-    }
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(ExitError::Runtime(e.to_string()))
-        }
-        _ => Ok(()),
-    }
+    end_output(io_err, &mut out)
 }
