@@ -72,6 +72,16 @@ pub enum StoreError {
     /// Encoding a row failed.
     #[error("cannot encode row: {0}")]
     Encode(#[from] serde_json::Error),
+    /// A stored row that does not decode (a damaged or hand-edited file).
+    #[error("corrupt row {row} of table {table}: {reason}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// The row's key.
+        row: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A `dnswatch pdns` query that cannot be asked.
     #[error(transparent)]
     PdnsQuery(#[from] pdns::PdnsQueryError),

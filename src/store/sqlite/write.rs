@@ -1,0 +1,212 @@
+//! Writing lookups in the compact layout of schema 8: names and answer
+//! sets interned (with an in-memory cache in the writer), addresses as
+//! blobs, mnemonics as small integers ([`super::codec`]).
+
+use rusqlite::{params, Connection, OptionalExtension};
+use rustc_hash::FxHashMap;
+
+use super::codec::{edns_code, fnv64, ip_blob, split_source, Coded};
+use crate::model::{Answer, Lookup};
+use crate::store::StoreError;
+
+/// Schema 8: the compact lookups table and the tables it refers to. The
+/// rows of the old table are moved by [`migrate_rows`] in the same
+/// transaction.
+pub const MIGRATION: &str = "
+    DROP INDEX IF EXISTS lookups_ts;
+    DROP INDEX IF EXISTS lookups_qname;
+    DROP INDEX IF EXISTS lookups_querier;
+    DROP INDEX IF EXISTS lookups_entry;
+    ALTER TABLE lookups RENAME TO lookups_v7;
+    -- Watch entries, query names, sensors and capture file names.
+    CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    -- Distinct answer (and authority) sections, as JSON, found by hash.
+    CREATE TABLE answer_sets (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, body TEXT NOT NULL);
+    CREATE INDEX answer_sets_hash ON answer_sets (hash);
+    CREATE TABLE lookups (
+        ts_us INTEGER NOT NULL,
+        -- Order of lookups with the same ts_us (0 for the first).
+        seq INTEGER NOT NULL,
+        entry INTEGER NOT NULL,         -- names.id
+        qname INTEGER NOT NULL,         -- names.id
+        querier BLOB NOT NULL,          -- 4 or 16 bytes
+        querier_port INTEGER NOT NULL,
+        server BLOB NOT NULL,
+        server_port INTEGER NOT NULL,
+        -- No declared type (no affinity): an integer code or the text.
+        transport NOT NULL,
+        qtype NOT NULL,
+        qclass NOT NULL,
+        opcode INTEGER NOT NULL,
+        flags NOT NULL,
+        rcode,
+        answers INTEGER,                -- answer_sets.id, NULL: none
+        rtt_us INTEGER,
+        ecs TEXT,
+        query_seen INTEGER NOT NULL,
+        answered INTEGER NOT NULL,
+        src_file INTEGER,               -- names.id of `file` in `file#packet`
+        source NOT NULL,            -- the packet number, or the whole text
+        sensor INTEGER NOT NULL,        -- names.id
+        also TEXT,                      -- JSON list, NULL: none
+        dns_id INTEGER NOT NULL,
+        qdcount INTEGER NOT NULL,
+        ancount INTEGER NOT NULL,
+        nscount INTEGER NOT NULL,
+        arcount INTEGER NOT NULL,
+        edns INTEGER,                   -- codec::edns_code
+        query_size INTEGER,
+        response_size INTEGER,
+        authority INTEGER,              -- answer_sets.id, NULL: none
+        PRIMARY KEY (ts_us, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX lookups_qname ON lookups (qname, ts_us);
+    CREATE INDEX lookups_querier ON lookups (querier, ts_us);";
+
+/// Interned ids cached in the writer (bounded: cleared when full).
+#[derive(Debug, Default)]
+pub struct Interner {
+    names: FxHashMap<String, i64>,
+    sets: FxHashMap<String, i64>,
+}
+
+/// Cached names or answer sets before the cache is cleared.
+const CACHE_MAX: usize = 200_000;
+
+impl Interner {
+    /// Forgets every cached id (after a failed transaction, whose new ids
+    /// were rolled back).
+    pub fn clear(&mut self) {
+        self.names.clear();
+        self.sets.clear();
+    }
+
+    /// The id of `name` in `names`, adding it when new.
+    pub fn name(&mut self, conn: &Connection, name: &str) -> Result<i64, StoreError> {
+        if let Some(id) = self.names.get(name) {
+            return Ok(*id);
+        }
+        let found = conn
+            .prepare_cached("SELECT id FROM names WHERE name = ?")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached("INSERT INTO names (name) VALUES (?)")?
+                    .execute([name])?;
+                conn.last_insert_rowid()
+            }
+        };
+        if self.names.len() >= CACHE_MAX {
+            self.names.clear();
+        }
+        self.names.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    /// The id of the answer set `records` in `answer_sets` (`None` when
+    /// empty), adding it when new.
+    pub fn set(
+        &mut self,
+        conn: &Connection,
+        records: &[Answer],
+    ) -> Result<Option<i64>, StoreError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let body = serde_json::to_string(records)?;
+        if let Some(id) = self.sets.get(&body) {
+            return Ok(Some(*id));
+        }
+        let hash = fnv64(body.as_bytes());
+        let found = conn
+            .prepare_cached("SELECT id FROM answer_sets WHERE hash = ?1 AND body = ?2")?
+            .query_row(params![hash, body], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached("INSERT INTO answer_sets (hash, body) VALUES (?1, ?2)")?
+                    .execute(params![hash, body])?;
+                conn.last_insert_rowid()
+            }
+        };
+        if self.sets.len() >= CACHE_MAX {
+            self.sets.clear();
+        }
+        self.sets.insert(body, id);
+        Ok(Some(id))
+    }
+}
+
+/// Inserts `lookups` in order (same-time lookups keep their order by
+/// `seq`).
+pub fn insert_lookups(
+    conn: &Connection,
+    intern: &mut Interner,
+    lookups: &[Lookup],
+) -> Result<(), StoreError> {
+    let mut ins = conn.prepare_cached(
+        "INSERT INTO lookups (ts_us, seq, entry, qname, querier, querier_port, server, server_port,
+            transport, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered,
+            src_file, source, sensor, also, dns_id, qdcount, ancount, nscount, arcount, edns,
+            query_size, response_size, authority)
+         VALUES (?1, (SELECT coalesce(max(seq) + 1, 0) FROM lookups WHERE ts_us = ?1),
+            ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+    )?;
+    for l in lookups {
+        let entry = intern.name(conn, &l.entry)?;
+        let qname = intern.name(conn, &l.qname)?;
+        let sensor = intern.name(conn, &l.sensor)?;
+        let (src_file, source) = match split_source(&l.source) {
+            Some((file, n)) => (
+                Some(intern.name(conn, file)?),
+                rusqlite::types::Value::Integer(n),
+            ),
+            None => (None, rusqlite::types::Value::Text(l.source.clone())),
+        };
+        let answers = intern.set(conn, &l.answers)?;
+        let authority = intern.set(conn, &l.authority)?;
+        let also = if l.also.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&l.also)?)
+        };
+        ins.execute(params![
+            l.ts_us,
+            entry,
+            qname,
+            ip_blob(l.querier.ip()),
+            l.querier.port(),
+            ip_blob(l.server.ip()),
+            l.server.port(),
+            Coded::Transport.encode(&l.transport),
+            Coded::Qtype.encode(&l.qtype),
+            Coded::Qclass.encode(&l.qclass),
+            l.opcode,
+            Coded::Flags.encode(&l.flags),
+            l.rcode.as_deref().map(|r| Coded::Rcode.encode(r)),
+            answers,
+            l.rtt_us,
+            l.ecs,
+            l.query_seen,
+            l.answered,
+            src_file,
+            source,
+            sensor,
+            also,
+            l.dns_id,
+            l.counts.qd,
+            l.counts.an,
+            l.counts.ns,
+            l.counts.ar,
+            l.edns.as_ref().map(edns_code),
+            l.query_size,
+            l.response_size,
+            authority,
+        ])?;
+    }
+    Ok(())
+}
