@@ -251,6 +251,143 @@ pub fn fnv64(bytes: &[u8]) -> i64 {
     h as i64
 }
 
+/// The header fields of a lookup that no query filters on, packed into
+/// one blob column (`hdr`): a presence byte, then LEB128 varints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hdr {
+    /// `Lookup.query_seen`.
+    pub query_seen: bool,
+    /// `Lookup.answered`.
+    pub answered: bool,
+    /// `Lookup.opcode`.
+    pub opcode: u8,
+    /// `Lookup.dns_id`.
+    pub dns_id: u16,
+    /// `Lookup.counts`.
+    pub counts: crate::model::Counts,
+    /// `Lookup.edns`.
+    pub edns: Option<crate::model::Edns>,
+    /// `Lookup.query_size`.
+    pub query_size: Option<u32>,
+    /// `Lookup.response_size`.
+    pub response_size: Option<u32>,
+}
+
+const SEEN: u8 = 1;
+const ANSWERED: u8 = 2;
+const HAS_EDNS: u8 = 4;
+const HAS_QSIZE: u8 = 8;
+const HAS_RSIZE: u8 = 16;
+
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn take(b: &mut &[u8]) -> Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = b.split_first().ok_or("hdr ends in a number")?;
+        *b = rest;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("hdr number too long".into())
+}
+
+impl Hdr {
+    /// The packed form.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.clear();
+        let mut present = 0;
+        for (set, bit) in [
+            (self.query_seen, SEEN),
+            (self.answered, ANSWERED),
+            (self.edns.is_some(), HAS_EDNS),
+            (self.query_size.is_some(), HAS_QSIZE),
+            (self.response_size.is_some(), HAS_RSIZE),
+        ] {
+            if set {
+                present |= bit;
+            }
+        }
+        out.push(present);
+        let c = self.counts;
+        for v in [
+            self.opcode.into(),
+            self.dns_id.into(),
+            c.qd.into(),
+            c.an.into(),
+            c.ns.into(),
+            c.ar.into(),
+        ] {
+            put(out, v);
+        }
+        if let Some(e) = &self.edns {
+            put(out, edns_code(e) as u64);
+        }
+        for v in [self.query_size, self.response_size].into_iter().flatten() {
+            put(out, v.into());
+        }
+    }
+
+    /// The fields of a packed form.
+    pub fn decode(mut b: &[u8]) -> Result<Self, String> {
+        let (&present, rest) = b.split_first().ok_or("empty hdr")?;
+        b = rest;
+        if present & !(SEEN | ANSWERED | HAS_EDNS | HAS_QSIZE | HAS_RSIZE) != 0 {
+            return Err(format!("hdr presence byte {present:#x}"));
+        }
+        let n = |b: &mut &[u8], what: &str, max: u64| -> Result<u64, String> {
+            let v = take(b)?;
+            if v > max {
+                return Err(format!("hdr {what} {v}"));
+            }
+            Ok(v)
+        };
+        let u16_max = u64::from(u16::MAX);
+        let opcode = n(&mut b, "opcode", u8::MAX.into())? as u8;
+        let dns_id = n(&mut b, "dns_id", u16_max)? as u16;
+        let counts = crate::model::Counts {
+            qd: n(&mut b, "qdcount", u16_max)? as u16,
+            an: n(&mut b, "ancount", u16_max)? as u16,
+            ns: n(&mut b, "nscount", u16_max)? as u16,
+            ar: n(&mut b, "arcount", u16_max)? as u16,
+        };
+        let edns = if present & HAS_EDNS != 0 {
+            Some(edns_of(n(&mut b, "edns", i64::MAX as u64)? as i64)?)
+        } else {
+            None
+        };
+        let mut size = |bit: u8, what: &str| -> Result<Option<u32>, String> {
+            if present & bit == 0 {
+                return Ok(None);
+            }
+            Ok(Some(n(&mut b, what, u32::MAX.into())? as u32))
+        };
+        let query_size = size(HAS_QSIZE, "query_size")?;
+        let response_size = size(HAS_RSIZE, "response_size")?;
+        if !b.is_empty() {
+            return Err(format!("{} bytes after hdr", b.len()));
+        }
+        Ok(Self {
+            query_seen: present & SEEN != 0,
+            answered: present & ANSWERED != 0,
+            opcode,
+            dns_id,
+            counts,
+            edns,
+            query_size,
+            response_size,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +464,44 @@ mod tests {
             assert_eq!(edns_of(edns_code(&e)), Ok(e));
         }
         assert!(edns_of(-1).is_err());
+        let full = Hdr {
+            query_seen: true,
+            answered: false,
+            opcode: 255,
+            dns_id: 65535,
+            counts: crate::model::Counts {
+                qd: 1,
+                an: 65535,
+                ns: 0,
+                ar: 300,
+            },
+            edns: Some(crate::model::Edns {
+                version: 1,
+                udp_size: 4096,
+                dnssec_ok: true,
+                z: 3,
+            }),
+            query_size: Some(u32::MAX),
+            response_size: Some(0),
+        };
+        let none = Hdr {
+            edns: None,
+            query_size: None,
+            response_size: None,
+            ..full
+        };
+        let mut buf = Vec::new();
+        for h in [full, none] {
+            h.encode(&mut buf);
+            assert_eq!(Hdr::decode(&buf), Ok(h));
+            for cut in 0..buf.len() {
+                assert!(Hdr::decode(&buf[..cut]).is_err(), "{cut}");
+            }
+        }
+        buf.push(0);
+        assert!(Hdr::decode(&buf).is_err());
+        assert!(Hdr::decode(&[0x40, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(Hdr::decode(&[0, 0, 0x80, 0x80, 0x04, 0, 0, 0, 0]).is_err());
         assert!(edns_of(1 << 41).is_err());
     }
 }

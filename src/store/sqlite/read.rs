@@ -358,10 +358,9 @@ fn lookups_sql(filter: &LookupFilter) -> (String, Vec<rusqlite::types::Value>) {
     use super::codec::{ip_blob, Coded};
     let mut sql = String::from(
         "SELECT l.ts_us, l.seq, e.name, l.entry, l.querier, l.querier_port, l.server, l.server_port,
-                l.transport, q.name, l.qname, l.qtype, l.qclass, l.opcode, l.flags, l.rcode,
-                a.body, l.answers, l.rtt_us, l.ecs, l.query_seen, l.answered, f.name, l.src_file,
-                l.source, s.name, l.sensor, l.also, l.dns_id, l.qdcount, l.ancount, l.nscount,
-                l.arcount, l.edns, l.query_size, l.response_size, au.body, l.authority
+                l.transport, q.name, l.qname, l.qtype, l.qclass, l.hdr, l.flags, l.rcode,
+                a.body, l.answers, l.rtt_us, l.ecs, f.name, l.src_file,
+                l.source, s.name, l.sensor, l.also, au.body, l.authority
          FROM lookups l
          LEFT JOIN names e ON e.id = l.entry
          LEFT JOIN names q ON q.id = l.qname
@@ -448,7 +447,7 @@ fn lookups_sql(filter: &LookupFilter) -> (String, Vec<rusqlite::types::Value>) {
 /// One row of [`lookups_sql`]; a row that does not decode is an error
 /// naming it.
 fn compact_lookup(r: &rusqlite::Row<'_>) -> Result<Lookup, StoreError> {
-    use super::codec::{blob_ip, edns_of, Coded};
+    use super::codec::{blob_ip, Coded, Hdr};
     let ts_us: i64 = r.get(0)?;
     let seq: i64 = r.get(1)?;
     let bad = |reason: String| StoreError::Corrupt {
@@ -476,16 +475,20 @@ fn compact_lookup(r: &rusqlite::Row<'_>) -> Result<Lookup, StoreError> {
         }
     };
     let coded = |i: usize, c: Coded| c.decode(r.get_ref(i)?).map_err(bad);
-    let source = match (interned(22, 23, "source file")?, r.get_ref(24)?) {
+    let source = match (interned(20, 21, "source file")?, r.get_ref(22)?) {
         (Some(file), rusqlite::types::ValueRef::Integer(n)) => format!("{file}#{n}"),
         (None, rusqlite::types::ValueRef::Text(t)) => {
             String::from_utf8(t.to_vec()).map_err(|_| bad("source is not UTF-8".into()))?
         }
         (_, v) => return Err(bad(format!("source of type {:?}", v.data_type()))),
     };
-    let also = match r.get::<_, Option<String>>(27)? {
+    let also = match r.get::<_, Option<String>>(25)? {
         Some(j) => serde_json::from_str(&j).map_err(|e| bad(format!("also: {e}")))?,
         None => Vec::new(),
+    };
+    let hdr = match r.get_ref(13)? {
+        rusqlite::types::ValueRef::Blob(b) => Hdr::decode(b).map_err(bad)?,
+        v => return Err(bad(format!("hdr of type {:?}", v.data_type()))),
     };
     Ok(Lookup {
         ts_us,
@@ -497,7 +500,7 @@ fn compact_lookup(r: &rusqlite::Row<'_>) -> Result<Lookup, StoreError> {
         qname: required(9, 10, "qname")?,
         qtype: coded(11, Coded::Qtype)?,
         qclass: coded(12, Coded::Qclass)?,
-        opcode: r.get(13)?,
+        opcode: hdr.opcode,
         flags: coded(14, Coded::Flags)?,
         rcode: match r.get_ref(15)? {
             rusqlite::types::ValueRef::Null => None,
@@ -506,24 +509,15 @@ fn compact_lookup(r: &rusqlite::Row<'_>) -> Result<Lookup, StoreError> {
         answers: records(16, 17, "answers")?,
         rtt_us: r.get(18)?,
         ecs: r.get(19)?,
-        query_seen: r.get(20)?,
-        answered: r.get(21)?,
+        query_seen: hdr.query_seen,
+        answered: hdr.answered,
         source,
-        sensor: required(25, 26, "sensor")?,
-        dns_id: r.get(28)?,
-        counts: crate::model::Counts {
-            qd: r.get(29)?,
-            an: r.get(30)?,
-            ns: r.get(31)?,
-            ar: r.get(32)?,
-        },
-        edns: r
-            .get::<_, Option<i64>>(33)?
-            .map(edns_of)
-            .transpose()
-            .map_err(bad)?,
-        query_size: r.get(34)?,
-        response_size: r.get(35)?,
-        authority: records(36, 37, "authority")?,
+        sensor: required(23, 24, "sensor")?,
+        dns_id: hdr.dns_id,
+        counts: hdr.counts,
+        edns: hdr.edns,
+        query_size: hdr.query_size,
+        response_size: hdr.response_size,
+        authority: records(26, 27, "authority")?,
     })
 }

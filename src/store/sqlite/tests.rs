@@ -778,7 +778,8 @@ fn a_corrupt_row_is_an_error_naming_it() {
         "UPDATE lookups SET qname = 999",
         "UPDATE lookups SET answers = 999",
         "UPDATE answer_sets SET body = 'not json'",
-        "UPDATE lookups SET edns = -5",
+        "UPDATE lookups SET hdr = x'40'",
+        "UPDATE lookups SET hdr = 7",
         "UPDATE lookups SET source = 2.5",
     ];
     for sql in damage {
