@@ -50,6 +50,17 @@ pub enum StoreError {
         /// Newest version this binary knows.
         known: i64,
     },
+    /// The database has an older lookups layout than this dnswatch reads,
+    /// and was opened read-only (so it was not migrated).
+    #[error("database {path} has schema version {found}; reading its lookups needs version {needed}: open it once with a command that writes (dnswatch replay, run or db prune) to migrate it")]
+    TooOld {
+        /// Database path.
+        path: PathBuf,
+        /// Version in the file.
+        found: i64,
+        /// Version the read needs.
+        needed: i64,
+    },
     /// The file is not a dnswatch database.
     #[error("{path} is not a dnswatch database: {reason}")]
     Foreign {

@@ -42,6 +42,7 @@ impl SqliteStore {
         filter: &LookupFilter,
         each: &mut dyn FnMut(Lookup) -> bool,
     ) -> Result<(), StoreError> {
+        self.require_compact()?;
         let (sql, args) = lookups_sql(filter);
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
@@ -53,6 +54,20 @@ impl SqliteStore {
             if !each(l) {
                 break;
             }
+        }
+        Ok(())
+    }
+
+    /// Fails with [`StoreError::TooOld`] on a database opened read-only
+    /// before migration 8 (its lookups are in the old layout).
+    fn require_compact(&self) -> Result<(), StoreError> {
+        let found = self.version()?;
+        if found < COMPACT_VERSION as i64 {
+            return Err(StoreError::TooOld {
+                path: self.path.clone(),
+                found,
+                needed: COMPACT_VERSION as i64,
+            });
         }
         Ok(())
     }
@@ -167,17 +182,22 @@ impl SqliteStore {
     /// `history_days` before the newest lookup.
     pub fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
         let mut p = crate::model::Preload::default();
+        self.require_compact()?;
         let newest: Option<i64> =
             self.conn
                 .query_row("SELECT max(ts_us) FROM lookups", [], |r| r.get(0))?;
         if let Some(newest) = newest {
             let from = newest.saturating_sub(history_days.saturating_mul(86_400_000_000));
             let mut stmt = self.conn.prepare(
-                "SELECT e, h, count(*) FROM (
-                   SELECT entry AS e, ts_us / 3600000000 AS h FROM lookups WHERE ts_us >= ?1
+                // Entries are interned: count by entry id, then name them.
+                "SELECT e, h, sum(c) FROM (
+                   SELECT n.name AS e, g.h AS h, g.c AS c FROM (
+                     SELECT entry, ts_us / 3600000000 AS h, count(*) AS c FROM lookups
+                      WHERE ts_us >= ?1 GROUP BY entry, h
+                   ) g JOIN names n ON n.id = g.entry
                    UNION ALL
-                   SELECT j.value, l.ts_us / 3600000000 FROM lookups l, json_each(l.also) j
-                    WHERE l.ts_us >= ?1 AND l.also != '[]'
+                   SELECT j.value, l.ts_us / 3600000000, 1 FROM lookups l, json_each(l.also) j
+                    WHERE l.ts_us >= ?1 AND l.also IS NOT NULL
                  ) GROUP BY e, h ORDER BY e, h",
             )?;
             let rows = stmt.query_map([from], |r| {

@@ -863,3 +863,69 @@ fn lookup_queries_use_the_indexes() {
         );
     }
 }
+
+/// A schema-7 file opened read-only is not migrated: reading its lookups
+/// says how to migrate it instead of failing on a missing table.
+#[test]
+fn an_unmigrated_database_read_only_says_to_migrate_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v7.db");
+    {
+        let mut c = Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS[..7].iter().enumerate() {
+            let tx = c.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+    }
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    let err = s
+        .lookups(&LookupFilter::default(), &mut |_| true)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::TooOld {
+                found: 7,
+                needed: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    drop(s);
+    SqliteStore::open(&path).unwrap();
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    s.lookups(&LookupFilter::default(), &mut |_| true).unwrap();
+}
+
+/// Preload counts each lookup's hour for its entry and every `also`
+/// entry, by entry name.
+#[test]
+fn preload_counts_hours_by_entry_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(&dir.path().join("p.db")).unwrap();
+    let hour = 3_600_000_000;
+    let mut both = lookup(hour + 1, "192.0.2.1");
+    both.also = vec!["192.0.2.1".into()];
+    s.write(&Batch {
+        lookups: vec![
+            lookup(hour, "192.0.2.1"),
+            both,
+            lookup(2 * hour, "192.0.2.2"),
+        ],
+        ..Batch::default()
+    })
+    .unwrap();
+    let p = s.preload(7).unwrap();
+    assert_eq!(
+        p.hours,
+        vec![
+            ("192.0.2.1".to_string(), 1, 1),
+            ("example.com".to_string(), 1, 2),
+            ("example.com".to_string(), 2, 1),
+        ]
+    );
+}
