@@ -192,7 +192,12 @@ fn store_writer_recovers_when_space_returns() {
             })
             .unwrap();
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // The compact layout (schema 8) takes a few batches to fill 1 MiB:
+    // wait for the failure rather than a fixed time.
+    let t = Instant::now();
+    while writer.stats().failed == 0 && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let failed = writer.stats().failed;
     assert!(failed > 0, "the disk never filled");
     mnt.remount("size=64m");

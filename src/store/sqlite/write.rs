@@ -60,7 +60,8 @@ pub const MIGRATION: &str = "
 #[derive(Debug, Default)]
 pub struct Interner {
     names: FxHashMap<String, i64>,
-    sets: FxHashMap<String, i64>,
+    /// Keyed by the records themselves: a hit costs no serialisation.
+    sets: FxHashMap<Vec<Answer>, i64>,
 }
 
 /// Cached names or answer sets before the cache is cleared.
@@ -108,10 +109,10 @@ impl Interner {
         if records.is_empty() {
             return Ok(None);
         }
-        let body = serde_json::to_string(records)?;
-        if let Some(id) = self.sets.get(&body) {
+        if let Some(id) = self.sets.get(records) {
             return Ok(Some(*id));
         }
+        let body = serde_json::to_string(records)?;
         let hash = fnv64(body.as_bytes());
         let found = conn
             .prepare_cached("SELECT id FROM answer_sets WHERE hash = ?1 AND body = ?2")?
@@ -128,7 +129,7 @@ impl Interner {
         if self.sets.len() >= CACHE_MAX {
             self.sets.clear();
         }
-        self.sets.insert(body, id);
+        self.sets.insert(records.to_vec(), id);
         Ok(Some(id))
     }
 }
