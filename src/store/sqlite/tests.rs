@@ -762,7 +762,7 @@ fn a_schema_7_database_migrates_and_reads_back_identically() {
     .unwrap();
     let got = all(&s);
     assert_eq!(
-        got.iter().filter(|l| l.ts_us == 5).last(),
+        got.iter().rfind(|l| l.ts_us == 5),
         Some(&lookup(5, "192.0.2.99"))
     );
 }
