@@ -346,7 +346,12 @@ impl Sink for SqliteStore {
 impl SqliteStore {
     /// One batch in one transaction.
     fn write_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: the batch starts by reading (interned ids), and a read
+        // transaction that later needs the write lock held by another
+        // connection fails at once instead of waiting out the busy timeout.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             write::insert_lookups(&tx, &mut self.intern, &batch.lookups)?;
             let mut sum = tx.prepare_cached(
