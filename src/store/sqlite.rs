@@ -583,3 +583,5 @@ pub use read::LookupFilter;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compact;
