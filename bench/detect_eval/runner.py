@@ -169,7 +169,9 @@ def run_scenario(name, opts):
         try:
             c = sqlite3.connect(db)
             res["lookups_db"] = c.execute("SELECT count(*) FROM lookups").fetchone()[0]
-            res["lookups_db_by_entry"] = dict(c.execute("SELECT entry, count(*) FROM lookups GROUP BY entry").fetchall())
+            # Schema 8 interns entries in the names table.
+            res["lookups_db_by_entry"] = dict(c.execute(
+                "SELECT n.name, count(*) FROM lookups l JOIN names n ON n.id = l.entry GROUP BY n.name").fetchall())
             c.close()
         except sqlite3.Error as e:
             res["lookups_db"] = 0

@@ -215,7 +215,7 @@ impl Lookup {
 }
 
 /// One resource record of the answer section.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Answer {
     /// Owner name (presentation form, lower-case, no trailing dot).
     pub name: String,

@@ -50,6 +50,17 @@ pub enum StoreError {
         /// Newest version this binary knows.
         known: i64,
     },
+    /// The database has an older lookups layout than this dnswatch reads,
+    /// and was opened read-only (so it was not migrated).
+    #[error("database {path} has schema version {found}; reading its lookups needs version {needed}: open it once with a command that writes (dnswatch replay, run or db prune) to migrate it")]
+    TooOld {
+        /// Database path.
+        path: PathBuf,
+        /// Version in the file.
+        found: i64,
+        /// Version the read needs.
+        needed: i64,
+    },
     /// The file is not a dnswatch database.
     #[error("{path} is not a dnswatch database: {reason}")]
     Foreign {
@@ -72,6 +83,16 @@ pub enum StoreError {
     /// Encoding a row failed.
     #[error("cannot encode row: {0}")]
     Encode(#[from] serde_json::Error),
+    /// A stored row that does not decode (a damaged or hand-edited file).
+    #[error("corrupt row {row} of table {table}: {reason}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// The row's key.
+        row: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A `dnswatch pdns` query that cannot be asked.
     #[error(transparent)]
     PdnsQuery(#[from] pdns::PdnsQueryError),

@@ -112,7 +112,16 @@ const MIGRATIONS: &[&str] = &[
     // the `also` list, which SQLite answers from lookups_ts — yet every
     // insert paid for it (21 bytes a row).
     "DROP INDEX IF EXISTS lookups_entry;",
+    // 8: the compact lookups table (issue 13): names and answer sets
+    // interned, addresses as blobs, mnemonics as small integers, the row
+    // keyed by (ts_us, seq) without a rowid and so without lookups_ts.
+    // The rows of the old table move over in the same transaction
+    // (write::MIGRATION, migrate::migrate_rows).
+    write::MIGRATION,
 ];
+
+/// The version whose migration moves the lookups into the compact table.
+const COMPACT_VERSION: usize = 8;
 
 /// Newest schema version this binary knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -122,6 +131,8 @@ pub struct SqliteStore {
     /// Visible to the store's other modules ([`super::query`]) only.
     pub(super) conn: Connection,
     path: PathBuf,
+    /// Ids of names and answer sets the writer has seen.
+    intern: write::Interner,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -175,6 +186,7 @@ impl SqliteStore {
         let mut store = Self {
             conn,
             path: path.to_path_buf(),
+            intern: write::Interner::default(),
         };
         store.setup()?;
         Ok(store)
@@ -199,6 +211,7 @@ impl SqliteStore {
         let store = Self {
             conn,
             path: path.to_path_buf(),
+            intern: write::Interner::default(),
         };
         let version = store.version()?;
         if version > SCHEMA_VERSION {
@@ -264,6 +277,9 @@ impl SqliteStore {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
+            if i + 1 == COMPACT_VERSION {
+                migrate::migrate_rows(&tx)?;
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
@@ -305,16 +321,39 @@ impl Sink for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
+        let res = self.write_batch(batch);
+        if res.is_err() {
+            // The ids the failed transaction added are gone with it.
+            self.intern.clear();
+        }
+        res?;
+        // Retention and scrubbing run after the commit: their failure (say,
+        // a lock held elsewhere) must not fail the batch, which is already
+        // written; they are asked for again at the next period.
+        if let Err(e) = self.maintain(batch) {
+            tracing::warn!(error = %e, "retention or scrubbing postponed");
+        }
+        Ok(())
+    }
+
+    fn set_lock_wait(&mut self, wait: Duration) {
+        if let Err(e) = self.conn.busy_timeout(wait) {
+            tracing::debug!(error = %e, "cannot set the busy timeout");
+        }
+    }
+}
+
+impl SqliteStore {
+    /// One batch in one transaction.
+    fn write_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        // IMMEDIATE: the batch starts by reading (interned ids), and a read
+        // transaction that later needs the write lock held by another
+        // connection fails at once instead of waiting out the busy timeout.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
-                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor,
-                    dns_id, qdcount, ancount, nscount, arcount, edns_version, edns_udp_size, edns_do, edns_z,
-                    query_size, response_size, authority)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-                    ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
-            )?;
+            write::insert_lookups(&tx, &mut self.intern, &batch.lookups)?;
             let mut sum = tx.prepare_cached(
                 "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -331,55 +370,6 @@ impl Sink for SqliteStore {
                     last_seen_us = max(last_seen_us, excluded.last_seen_us),
                     count = count + excluded.count",
             )?;
-            let mut querier = String::new();
-            let mut server = String::new();
-            let mut answers = Vec::new();
-            for l in &batch.lookups {
-                ip_text(&mut querier, l.querier.ip());
-                ip_text(&mut server, l.server.ip());
-                answers.clear();
-                serde_json::to_writer(&mut answers, &l.answers)?;
-                ins.execute(params![
-                    l.ts_us,
-                    l.entry,
-                    querier,
-                    l.querier.port(),
-                    server,
-                    l.server.port(),
-                    l.transport,
-                    l.qname,
-                    l.qtype,
-                    l.qclass,
-                    l.opcode,
-                    l.flags,
-                    l.rcode,
-                    // serde_json writes UTF-8 only.
-                    std::str::from_utf8(&answers).unwrap_or("[]"),
-                    l.rtt_us,
-                    l.ecs,
-                    l.query_seen,
-                    l.answered,
-                    l.source,
-                    if l.also.is_empty() {
-                        "[]".to_string()
-                    } else {
-                        serde_json::to_string(&l.also)?
-                    },
-                    l.sensor,
-                    l.dns_id,
-                    l.counts.qd,
-                    l.counts.an,
-                    l.counts.ns,
-                    l.counts.ar,
-                    l.edns.map(|e| e.version),
-                    l.edns.map(|e| e.udp_size),
-                    l.edns.map(|e| e.dnssec_ok),
-                    l.edns.map(|e| e.z),
-                    l.query_size,
-                    l.response_size,
-                    serde_json::to_string(&l.authority)?,
-                ])?;
-            }
             // One upsert per key and batch, not per lookup.
             let agg = Summaries::of(&batch.lookups);
             for ((e, q), s) in &agg.queriers {
@@ -425,19 +415,7 @@ impl Sink for SqliteStore {
             }
         }
         tx.commit()?;
-        // Retention and scrubbing run after the commit: their failure (say,
-        // a lock held elsewhere) must not fail the batch, which is already
-        // written; they are asked for again at the next period.
-        if let Err(e) = self.maintain(batch) {
-            tracing::warn!(error = %e, "retention or scrubbing postponed");
-        }
         Ok(())
-    }
-
-    fn set_lock_wait(&mut self, wait: Duration) {
-        if let Err(e) = self.conn.busy_timeout(wait) {
-            tracing::debug!(error = %e, "cannot set the busy timeout");
-        }
     }
 }
 
@@ -536,22 +514,14 @@ impl<'a> Summaries<'a> {
     }
 }
 
-/// Writes `ip` as text into `buf`, reusing its allocation.
-fn ip_text(buf: &mut String, ip: std::net::IpAddr) {
-    use std::fmt::Write;
-    buf.clear();
-    // Writing to a String cannot fail.
-    let _ = write!(buf, "{ip}");
-}
-
 impl SqliteStore {
     fn maintain(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if let Some((before, fields)) = &batch.scrub_before {
-            for (field, reset) in super::SCRUBBABLE {
+            for (field, set, unset) in SCRUB_SQL {
                 if fields.iter().any(|f| f == field) {
-                    // Field names come from the fixed list above, never from input.
+                    // Statements come from the fixed list, never from input.
                     self.conn.execute(
-                        &format!("UPDATE lookups SET {field} = {reset} WHERE ts_us < ?1 AND {field} IS NOT {reset}"),
+                        &format!("UPDATE lookups SET {set} WHERE ts_us < ?1 AND NOT ({unset})"),
                         [before],
                     )?;
                 }
@@ -561,7 +531,8 @@ impl SqliteStore {
             // A bounded chunk per batch, so retention never holds the writer
             // (and through it the pipeline) for long.
             let n = self.conn.execute(
-                "DELETE FROM lookups WHERE id IN (SELECT id FROM lookups WHERE ts_us < ? ORDER BY ts_us LIMIT 20000)",
+                "DELETE FROM lookups WHERE (ts_us, seq) IN
+                 (SELECT ts_us, seq FROM lookups WHERE ts_us < ? ORDER BY ts_us LIMIT 20000)",
                 [before],
             )?;
             record_prune(&self.conn, before, n)?;
@@ -588,9 +559,29 @@ impl SqliteStore {
     }
 }
 
+/// How each of [`super::SCRUBBABLE`] is cleared in the compact table:
+/// (field, assignment, condition that it is already clear). The reset
+/// values read back as the ones `SCRUBBABLE` names.
+const SCRUB_SQL: &[(&str, &str, &str)] = &[
+    ("ecs", "ecs = NULL", "ecs IS NULL"),
+    ("querier_port", "querier_port = 0", "querier_port = 0"),
+    ("server_port", "server_port = 0", "server_port = 0"),
+    (
+        "source",
+        "src_file = NULL, source = ''",
+        "src_file IS NULL AND source = ''",
+    ),
+    ("answers", "answers = NULL", "answers IS NULL"),
+];
+
+mod codec;
+mod migrate;
 mod read;
+mod write;
 
 pub use read::LookupFilter;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compact;

@@ -42,111 +42,12 @@ impl SqliteStore {
         filter: &LookupFilter,
         each: &mut dyn FnMut(Lookup) -> bool,
     ) -> Result<(), StoreError> {
-        let mut sql = String::from(
-            "SELECT ts_us, entry, querier, querier_port, server, server_port, transport, qname, qtype, qclass,
-                    opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor,
-                    dns_id, qdcount, ancount, nscount, arcount, edns_version, edns_udp_size, edns_do, edns_z,
-                    query_size, response_size, authority
-             FROM lookups WHERE 1 = 1",
-        );
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(name) = &filter.name {
-            let n = name.trim_end_matches('.').to_ascii_lowercase();
-            if let Some(zone) = n.strip_prefix("*.") {
-                sql.push_str(" AND (qname = ? OR qname LIKE ? ESCAPE '\\')");
-                args.push(zone.to_string().into());
-                args.push(format!("%.{}", zone.replace('%', "\\%").replace('_', "\\_")).into());
-            } else {
-                sql.push_str(" AND qname = ?");
-                args.push(n.into());
-            }
-        }
-        if let Some(q) = &filter.querier {
-            sql.push_str(" AND querier = ?");
-            args.push(q.clone().into());
-        }
-        if let Some(e) = &filter.entry {
-            sql.push_str(" AND (entry = ? OR EXISTS (SELECT 1 FROM json_each(lookups.also) WHERE value = ?))");
-            args.push(e.clone().into());
-            args.push(e.clone().into());
-        }
-        if let Some(s) = filter.since_us {
-            sql.push_str(" AND ts_us >= ?");
-            args.push(s.into());
-        }
-        if let Some(u) = filter.until_us {
-            sql.push_str(" AND ts_us < ?");
-            args.push(u.into());
-        }
-        if let Some(t) = &filter.qtype {
-            sql.push_str(" AND qtype = ?");
-            args.push(t.clone().into());
-        }
-        if let Some(r) = &filter.rcode {
-            sql.push_str(" AND rcode = ?");
-            args.push(r.clone().into());
-        }
-        // A single address is compared as stored text (the index-friendly
-        // case); networks are checked on each row read.
-        if let Some(ip) = filter.querier_net.and_then(|n| n.single()) {
-            sql.push_str(" AND querier = ?");
-            args.push(ip.to_string().into());
-        }
-        if let Some(ip) = filter.server_net.and_then(|n| n.single()) {
-            sql.push_str(" AND server = ?");
-            args.push(ip.to_string().into());
-        }
-        sql.push_str(" ORDER BY ts_us, id");
+        self.require_compact()?;
+        let (sql, args) = lookups_sql(filter);
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         while let Some(r) = rows.next()? {
-            let querier: String = r.get(2)?;
-            let server: String = r.get(4)?;
-            let answers: String = r.get(13)?;
-            let parse_ip = |s: &str| {
-                s.parse::<std::net::IpAddr>()
-                    .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
-            };
-            let l = Lookup {
-                ts_us: r.get(0)?,
-                entry: r.get(1)?,
-                also: serde_json::from_str(&r.get::<_, String>(19)?)?,
-                querier: std::net::SocketAddr::new(parse_ip(&querier), r.get(3)?),
-                server: std::net::SocketAddr::new(parse_ip(&server), r.get(5)?),
-                transport: r.get(6)?,
-                qname: r.get(7)?,
-                qtype: r.get(8)?,
-                qclass: r.get(9)?,
-                opcode: r.get(10)?,
-                flags: r.get(11)?,
-                rcode: r.get(12)?,
-                answers: serde_json::from_str::<Vec<Answer>>(&answers)?,
-                rtt_us: r.get(14)?,
-                ecs: r.get(15)?,
-                query_seen: r.get(16)?,
-                answered: r.get(17)?,
-                source: r.get(18)?,
-                sensor: r.get(20)?,
-                dns_id: r.get(21)?,
-                counts: crate::model::Counts {
-                    qd: r.get(22)?,
-                    an: r.get(23)?,
-                    ns: r.get(24)?,
-                    ar: r.get(25)?,
-                },
-                edns: match (r.get::<_, Option<u8>>(26)?, r.get::<_, Option<u16>>(27)?) {
-                    (Some(version), Some(udp_size)) => Some(crate::model::Edns {
-                        version,
-                        udp_size,
-                        dnssec_ok: r.get::<_, Option<bool>>(28)?.unwrap_or(false),
-                        z: r.get::<_, Option<u16>>(29)?.unwrap_or(0),
-                    }),
-                    _ => None,
-                },
-                query_size: r.get(30)?,
-                response_size: r.get(31)?,
-                authority: serde_json::from_str::<Vec<Answer>>(&r.get::<_, String>(32)?)?,
-            };
+            let l = compact_lookup(r)?;
             if !filter.addrs_match(l.querier.ip(), l.server.ip()) {
                 continue;
             }
@@ -155,6 +56,33 @@ impl SqliteStore {
             }
         }
         Ok(())
+    }
+
+    /// Fails with [`StoreError::TooOld`] on a database opened read-only
+    /// before migration 8 (its lookups are in the old layout).
+    fn require_compact(&self) -> Result<(), StoreError> {
+        let found = self.version()?;
+        if found < COMPACT_VERSION as i64 {
+            return Err(StoreError::TooOld {
+                path: self.path.clone(),
+                found,
+                needed: COMPACT_VERSION as i64,
+            });
+        }
+        Ok(())
+    }
+
+    /// The query plan SQLite picks for `filter` (`EXPLAIN QUERY PLAN`
+    /// details).
+    pub fn lookups_plan(&self, filter: &LookupFilter) -> Result<Vec<String>, StoreError> {
+        let (sql, args) = lookups_sql(filter);
+        let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
     }
 
     /// Alerts with id greater than `after_id`, oldest first (for `alerts --follow`).
@@ -254,17 +182,22 @@ impl SqliteStore {
     /// `history_days` before the newest lookup.
     pub fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
         let mut p = crate::model::Preload::default();
+        self.require_compact()?;
         let newest: Option<i64> =
             self.conn
                 .query_row("SELECT max(ts_us) FROM lookups", [], |r| r.get(0))?;
         if let Some(newest) = newest {
             let from = newest.saturating_sub(history_days.saturating_mul(86_400_000_000));
             let mut stmt = self.conn.prepare(
-                "SELECT e, h, count(*) FROM (
-                   SELECT entry AS e, ts_us / 3600000000 AS h FROM lookups WHERE ts_us >= ?1
+                // Entries are interned: count by entry id, then name them.
+                "SELECT e, h, sum(c) FROM (
+                   SELECT n.name AS e, g.h AS h, g.c AS c FROM (
+                     SELECT entry, ts_us / 3600000000 AS h, count(*) AS c FROM lookups
+                      WHERE ts_us >= ?1 GROUP BY entry, h
+                   ) g JOIN names n ON n.id = g.entry
                    UNION ALL
-                   SELECT j.value, l.ts_us / 3600000000 FROM lookups l, json_each(l.also) j
-                    WHERE l.ts_us >= ?1 AND l.also != '[]'
+                   SELECT j.value, l.ts_us / 3600000000, 1 FROM lookups l, json_each(l.also) j
+                    WHERE l.ts_us >= ?1 AND l.also IS NOT NULL
                  ) GROUP BY e, h ORDER BY e, h",
             )?;
             let rows = stmt.query_map([from], |r| {
@@ -438,4 +371,173 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// The statement and arguments of [`SqliteStore::lookups`].
+fn lookups_sql(filter: &LookupFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use super::codec::{ip_blob, Coded};
+    let mut sql = String::from(
+        "SELECT l.ts_us, l.seq, e.name, l.entry, l.querier, l.querier_port, l.server, l.server_port,
+                l.transport, q.name, l.qname, l.qtype, l.qclass, l.hdr, l.flags, l.rcode,
+                a.body, l.answers, l.rtt_us, l.ecs, f.name, l.src_file,
+                l.source, s.name, l.sensor, l.also, au.body, l.authority
+         FROM lookups l
+         LEFT JOIN names e ON e.id = l.entry
+         LEFT JOIN names q ON q.id = l.qname
+         LEFT JOIN names f ON f.id = l.src_file
+         LEFT JOIN names s ON s.id = l.sensor
+         LEFT JOIN answer_sets a ON a.id = l.answers
+         LEFT JOIN answer_sets au ON au.id = l.authority
+         WHERE 1 = 1",
+    );
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(name) = &filter.name {
+        let n = name.trim_end_matches('.').to_ascii_lowercase();
+        // Names are interned: the matching names first (the names table
+        // holds each name once), then their lookups by lookups_qname.
+        if let Some(zone) = n.strip_prefix("*.") {
+            sql.push_str(
+                " AND l.qname IN (SELECT id FROM names WHERE name = ? OR name LIKE ? ESCAPE '\\')",
+            );
+            args.push(zone.to_string().into());
+            args.push(format!("%.{}", zone.replace('%', "\\%").replace('_', "\\_")).into());
+        } else {
+            sql.push_str(" AND l.qname IN (SELECT id FROM names WHERE name = ?)");
+            args.push(n.into());
+        }
+    }
+    // Addresses are compared as stored (blobs); a text that is no address
+    // matches nothing, as it matched no stored address text before.
+    let mut addr = |sql: &mut String, column: &str, text: Option<String>| {
+        if let Some(t) = text {
+            match t.parse::<std::net::IpAddr>() {
+                Ok(ip) => {
+                    sql.push_str(&format!(" AND l.{column} = ?"));
+                    args.push(ip_blob(ip).into());
+                }
+                Err(_) => sql.push_str(" AND 0"),
+            }
+        }
+    };
+    addr(&mut sql, "querier", filter.querier.clone());
+    addr(
+        &mut sql,
+        "querier",
+        filter
+            .querier_net
+            .and_then(|n| n.single())
+            .map(|ip| ip.to_string()),
+    );
+    addr(
+        &mut sql,
+        "server",
+        filter
+            .server_net
+            .and_then(|n| n.single())
+            .map(|ip| ip.to_string()),
+    );
+    if let Some(e) = &filter.entry {
+        sql.push_str(
+            " AND (l.entry IN (SELECT id FROM names WHERE name = ?)
+                   OR EXISTS (SELECT 1 FROM json_each(l.also) WHERE value = ?))",
+        );
+        args.push(e.clone().into());
+        args.push(e.clone().into());
+    }
+    if let Some(s) = filter.since_us {
+        sql.push_str(" AND l.ts_us >= ?");
+        args.push(s.into());
+    }
+    if let Some(u) = filter.until_us {
+        sql.push_str(" AND l.ts_us < ?");
+        args.push(u.into());
+    }
+    if let Some(t) = &filter.qtype {
+        sql.push_str(" AND l.qtype = ?");
+        args.push(Coded::Qtype.encode(t));
+    }
+    if let Some(r) = &filter.rcode {
+        sql.push_str(" AND l.rcode = ?");
+        args.push(Coded::Rcode.encode(r));
+    }
+    sql.push_str(" ORDER BY l.ts_us, l.seq");
+    (sql, args)
+}
+
+/// One row of [`lookups_sql`]; a row that does not decode is an error
+/// naming it.
+fn compact_lookup(r: &rusqlite::Row<'_>) -> Result<Lookup, StoreError> {
+    use super::codec::{blob_ip, Coded, Hdr};
+    let ts_us: i64 = r.get(0)?;
+    let seq: i64 = r.get(1)?;
+    let bad = |reason: String| StoreError::Corrupt {
+        table: "lookups",
+        row: format!("ts_us {ts_us} seq {seq}"),
+        reason,
+    };
+    // An interned value: (name or body column, id column).
+    let interned = |text: usize, id: usize, what: &str| -> Result<Option<String>, StoreError> {
+        let t: Option<String> = r.get(text)?;
+        let i: Option<i64> = r.get(id)?;
+        match (t, i) {
+            (Some(t), Some(_)) => Ok(Some(t)),
+            (None, None) => Ok(None),
+            (_, i) => Err(bad(format!("{what} id {i:?} is not stored"))),
+        }
+    };
+    let required = |text: usize, id: usize, what: &str| -> Result<String, StoreError> {
+        interned(text, id, what)?.ok_or_else(|| bad(format!("no {what}")))
+    };
+    let records = |text: usize, id: usize, what: &str| -> Result<Vec<Answer>, StoreError> {
+        match interned(text, id, what)? {
+            Some(body) => serde_json::from_str(&body).map_err(|e| bad(format!("{what}: {e}"))),
+            None => Ok(Vec::new()),
+        }
+    };
+    let coded = |i: usize, c: Coded| c.decode(r.get_ref(i)?).map_err(bad);
+    let source = match (interned(20, 21, "source file")?, r.get_ref(22)?) {
+        (Some(file), rusqlite::types::ValueRef::Integer(n)) => format!("{file}#{n}"),
+        (None, rusqlite::types::ValueRef::Text(t)) => {
+            String::from_utf8(t.to_vec()).map_err(|_| bad("source is not UTF-8".into()))?
+        }
+        (_, v) => return Err(bad(format!("source of type {:?}", v.data_type()))),
+    };
+    let also = match r.get::<_, Option<String>>(25)? {
+        Some(j) => serde_json::from_str(&j).map_err(|e| bad(format!("also: {e}")))?,
+        None => Vec::new(),
+    };
+    let hdr = match r.get_ref(13)? {
+        rusqlite::types::ValueRef::Blob(b) => Hdr::decode(b).map_err(bad)?,
+        v => return Err(bad(format!("hdr of type {:?}", v.data_type()))),
+    };
+    Ok(Lookup {
+        ts_us,
+        entry: required(2, 3, "entry")?,
+        also,
+        querier: std::net::SocketAddr::new(blob_ip(r.get_ref(4)?).map_err(bad)?, r.get(5)?),
+        server: std::net::SocketAddr::new(blob_ip(r.get_ref(6)?).map_err(bad)?, r.get(7)?),
+        transport: coded(8, Coded::Transport)?,
+        qname: required(9, 10, "qname")?,
+        qtype: coded(11, Coded::Qtype)?,
+        qclass: coded(12, Coded::Qclass)?,
+        opcode: hdr.opcode,
+        flags: coded(14, Coded::Flags)?,
+        rcode: match r.get_ref(15)? {
+            rusqlite::types::ValueRef::Null => None,
+            v => Some(Coded::Rcode.decode(v).map_err(bad)?),
+        },
+        answers: records(16, 17, "answers")?,
+        rtt_us: r.get(18)?,
+        ecs: r.get(19)?,
+        query_seen: hdr.query_seen,
+        answered: hdr.answered,
+        source,
+        sensor: required(23, 24, "sensor")?,
+        dns_id: hdr.dns_id,
+        counts: hdr.counts,
+        edns: hdr.edns,
+        query_size: hdr.query_size,
+        response_size: hdr.response_size,
+        authority: records(26, 27, "authority")?,
+    })
 }

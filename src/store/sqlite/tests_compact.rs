@@ -1,0 +1,408 @@
+//! Tests of the compact lookups table (schema 8): round trips, the
+//! schema-7 migration, corrupt rows, query plans.
+
+use super::tests::{detailed, lookup};
+use super::*;
+
+/// Every value the compact encodings must keep apart, in one batch.
+fn varied() -> Vec<Lookup> {
+    let mut v = vec![
+        detailed(5),
+        lookup(5, "[2001:db8::77]"),
+        lookup(3, "192.0.2.3"),
+    ];
+    let mut odd = lookup(5, "192.0.2.4");
+    odd.qtype = "TYPE65534".into();
+    odd.qclass = "CH".into();
+    odd.flags = "ra rd".into();
+    odd.rcode = Some("BADVERS".into());
+    odd.transport = "tcp".into();
+    odd.source = "iface:eth0#007".into();
+    odd.sensor = String::new();
+    odd.qname = String::new();
+    odd.also = vec!["192.0.2.1".into(), "x.example".into()];
+    odd.ecs = Some("198.51.100.0/24".into());
+    odd.rtt_us = None;
+    odd.query_seen = false;
+    odd.server = "[::ffff:192.0.2.53]:853".parse().unwrap();
+    v.push(odd);
+    let mut unanswered = lookup(4, "192.0.2.5");
+    unanswered.rcode = None;
+    unanswered.answers.clear();
+    unanswered.answered = false;
+    unanswered.flags = String::new();
+    unanswered.source = "plain".into();
+    v.push(unanswered);
+    // The same answers again: one answer set.
+    v.push(lookup(6, "192.0.2.6"));
+    v
+}
+
+fn all(s: &SqliteStore) -> Vec<Lookup> {
+    let mut got = Vec::new();
+    s.lookups(&LookupFilter::default(), &mut |l| {
+        got.push(l);
+        true
+    })
+    .unwrap();
+    got
+}
+
+/// Rows read back equal the lookups written, in (time, write order).
+#[test]
+fn the_compact_table_reads_back_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(&dir.path().join("c.db")).unwrap();
+    let v = varied();
+    s.write(&Batch {
+        lookups: v.clone(),
+        ..Batch::default()
+    })
+    .unwrap();
+    let mut want = v;
+    want.sort_by_key(|l| l.ts_us);
+    assert_eq!(all(&s), want);
+    let sets: i64 = s
+        .conn
+        .query_row("SELECT count(*) FROM answer_sets", [], |r| r.get(0))
+        .unwrap();
+    // The A answer shared by four lookups, and detailed()'s authority.
+    assert_eq!(sets, 2);
+    // Filters by interned name, blob address and coded type.
+    let count = |f: LookupFilter| {
+        let mut n = 0;
+        s.lookups(&f, &mut |_| {
+            n += 1;
+            true
+        })
+        .unwrap();
+        n
+    };
+    let f = LookupFilter::default;
+    assert_eq!(
+        count(LookupFilter {
+            name: Some("WWW.example.com.".into()),
+            ..f()
+        }),
+        5
+    );
+    assert_eq!(
+        count(LookupFilter {
+            name: Some("*.com".into()),
+            ..f()
+        }),
+        5
+    );
+    assert_eq!(
+        count(LookupFilter {
+            querier: Some("2001:db8::77".into()),
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(LookupFilter {
+            querier: Some("not an address".into()),
+            ..f()
+        }),
+        0
+    );
+    assert_eq!(
+        count(LookupFilter {
+            qtype: Some("TYPE65534".into()),
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(LookupFilter {
+            rcode: Some("NXDOMAIN".into()),
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(LookupFilter {
+            entry: Some("x.example".into()),
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(LookupFilter {
+            entry: Some("example.com".into()),
+            ..f()
+        }),
+        6
+    );
+    let net = |n: &str| Some(crate::store::query::Cidr::parse(n).unwrap());
+    assert_eq!(
+        count(LookupFilter {
+            server_net: net("192.0.2.53"),
+            ..f()
+        }),
+        5
+    );
+    // Scrubbing resets to what SCRUBBABLE names.
+    s.write(&Batch {
+        scrub_before: Some((
+            100,
+            super::super::SCRUBBABLE
+                .iter()
+                .map(|(k, _)| k.to_string())
+                .collect(),
+        )),
+        ..Batch::default()
+    })
+    .unwrap();
+    for l in all(&s) {
+        assert_eq!(
+            (
+                l.ecs,
+                l.querier.port(),
+                l.server.port(),
+                l.source.as_str(),
+                l.answers.len()
+            ),
+            (None, 0, 0, "", 0)
+        );
+    }
+}
+
+#[test]
+fn every_scrubbable_field_has_its_statement() {
+    for (field, _) in super::super::SCRUBBABLE {
+        assert!(SCRUB_SQL.iter().any(|(f, _, _)| f == field), "{field}");
+    }
+}
+
+/// A schema-7 database (every migration up to 7 as that release ran
+/// them, rows written by its INSERT) opens, moves its rows into the
+/// compact table and reads them back as schema 7 read them.
+#[test]
+fn a_schema_7_database_migrates_and_reads_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v7.db");
+    let rows = varied();
+    {
+        let mut c = Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS[..7].iter().enumerate() {
+            let tx = c.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        for l in &rows {
+            c.execute(
+                "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
+                    qname, qtype, qclass, opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor,
+                    dns_id, qdcount, ancount, nscount, arcount, edns_version, edns_udp_size, edns_do, edns_z,
+                    query_size, response_size, authority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                    ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
+                rusqlite::params![
+                    l.ts_us, l.entry, l.querier.ip().to_string(), l.querier.port(),
+                    l.server.ip().to_string(), l.server.port(), l.transport, l.qname, l.qtype,
+                    l.qclass, l.opcode, l.flags, l.rcode,
+                    serde_json::to_string(&l.answers).unwrap(), l.rtt_us, l.ecs, l.query_seen,
+                    l.answered, l.source, serde_json::to_string(&l.also).unwrap(), l.sensor,
+                    l.dns_id, l.counts.qd, l.counts.an, l.counts.ns, l.counts.ar,
+                    l.edns.map(|e| e.version), l.edns.map(|e| e.udp_size),
+                    l.edns.map(|e| e.dnssec_ok), l.edns.map(|e| e.z), l.query_size,
+                    l.response_size, serde_json::to_string(&l.authority).unwrap(),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+    let mut want = rows;
+    // Schema 7 read in (ts_us, id) order: the stable sort keeps that.
+    want.sort_by_key(|l| l.ts_us);
+    assert_eq!(all(&s), want);
+    let old: i64 = s
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'lookups_v7'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old, 0);
+    // Writing after the migration goes on in the same order.
+    s.write(&Batch {
+        lookups: vec![lookup(5, "192.0.2.99")],
+        ..Batch::default()
+    })
+    .unwrap();
+    let got = all(&s);
+    assert_eq!(
+        got.iter().rfind(|l| l.ts_us == 5),
+        Some(&lookup(5, "192.0.2.99"))
+    );
+}
+
+/// A damaged row is an error naming the row, not a panic.
+#[test]
+fn a_corrupt_row_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(&dir.path().join("x.db")).unwrap();
+    let damage = [
+        "UPDATE lookups SET querier = x'0102'",
+        "UPDATE lookups SET qtype = 3",
+        "UPDATE lookups SET qname = 999",
+        "UPDATE lookups SET answers = 999",
+        "UPDATE answer_sets SET body = 'not json'",
+        "UPDATE lookups SET hdr = x'40'",
+        "UPDATE lookups SET hdr = 7",
+        "UPDATE lookups SET source = 2.5",
+    ];
+    for sql in damage {
+        s.conn.execute("DELETE FROM lookups", []).unwrap();
+        s.write(&Batch {
+            lookups: vec![lookup(42, "192.0.2.1")],
+            ..Batch::default()
+        })
+        .unwrap();
+        s.conn.execute(sql, []).unwrap();
+        let err = s
+            .lookups(&LookupFilter::default(), &mut |_| true)
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt { row, .. } if row == "ts_us 42 seq 0"),
+            "{sql}: {err}"
+        );
+        // Repair the shared answer set for the next case.
+        s.conn.execute("DELETE FROM answer_sets", []).unwrap();
+        s.intern.clear();
+    }
+}
+
+/// Every lookup filter is served by an index of the lookups table (or its
+/// primary key): no query scans the whole table except the unfiltered
+/// listing and the entry/type/rcode filters, which scan it in key order.
+#[test]
+fn lookup_queries_use_the_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("q.db")).unwrap();
+    let f = LookupFilter::default;
+    let cases = [
+        (
+            LookupFilter {
+                name: Some("www.example.com".into()),
+                ..f()
+            },
+            "lookups_qname",
+        ),
+        (
+            LookupFilter {
+                name: Some("*.example.com".into()),
+                ..f()
+            },
+            "lookups_qname",
+        ),
+        (
+            LookupFilter {
+                querier: Some("192.0.2.1".into()),
+                ..f()
+            },
+            "lookups_querier",
+        ),
+        (
+            LookupFilter {
+                since_us: Some(1),
+                until_us: Some(2),
+                ..f()
+            },
+            "PRIMARY KEY",
+        ),
+        (
+            LookupFilter {
+                since_us: Some(1),
+                entry: Some("example.com".into()),
+                ..f()
+            },
+            "PRIMARY KEY",
+        ),
+    ];
+    for (filter, index) in cases {
+        let plan = s.lookups_plan(&filter).unwrap();
+        assert!(
+            plan.iter()
+                .any(|p| p.starts_with("SEARCH l ") && p.contains(index)),
+            "{filter:?}: {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.starts_with("SCAN l")),
+            "{filter:?}: {plan:?}"
+        );
+    }
+}
+
+/// A schema-7 file opened read-only is not migrated: reading its lookups
+/// says how to migrate it instead of failing on a missing table.
+#[test]
+fn an_unmigrated_database_read_only_says_to_migrate_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v7.db");
+    {
+        let mut c = Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS[..7].iter().enumerate() {
+            let tx = c.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+    }
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    let err = s
+        .lookups(&LookupFilter::default(), &mut |_| true)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::TooOld {
+                found: 7,
+                needed: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    drop(s);
+    SqliteStore::open(&path).unwrap();
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    s.lookups(&LookupFilter::default(), &mut |_| true).unwrap();
+}
+
+/// Preload counts each lookup's hour for its entry and every `also`
+/// entry, by entry name.
+#[test]
+fn preload_counts_hours_by_entry_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(&dir.path().join("p.db")).unwrap();
+    let hour = 3_600_000_000;
+    let mut both = lookup(hour + 1, "192.0.2.1");
+    both.also = vec!["192.0.2.1".into()];
+    s.write(&Batch {
+        lookups: vec![
+            lookup(hour, "192.0.2.1"),
+            both,
+            lookup(2 * hour, "192.0.2.2"),
+        ],
+        ..Batch::default()
+    })
+    .unwrap();
+    let p = s.preload(7).unwrap();
+    assert_eq!(
+        p.hours,
+        vec![
+            ("192.0.2.1".to_string(), 1, 1),
+            ("example.com".to_string(), 1, 2),
+            ("example.com".to_string(), 2, 1),
+        ]
+    );
+}

@@ -1,0 +1,207 @@
+//! Writing lookups in the compact layout of schema 8: names and answer
+//! sets interned (with an in-memory cache in the writer), addresses as
+//! blobs, mnemonics as small integers ([`super::codec`]).
+
+use rusqlite::{params, Connection, OptionalExtension};
+use rustc_hash::FxHashMap;
+
+use super::codec::{fnv64, ip_blob, split_source, Coded, Hdr};
+use crate::model::{Answer, Lookup};
+use crate::store::StoreError;
+
+/// Schema 8: the compact lookups table and the tables it refers to. The
+/// rows of the old table are moved by [`migrate_rows`] in the same
+/// transaction.
+pub const MIGRATION: &str = "
+    DROP INDEX IF EXISTS lookups_ts;
+    DROP INDEX IF EXISTS lookups_qname;
+    DROP INDEX IF EXISTS lookups_querier;
+    DROP INDEX IF EXISTS lookups_entry;
+    ALTER TABLE lookups RENAME TO lookups_v7;
+    -- Watch entries, query names, sensors and capture file names.
+    CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    -- Distinct answer (and authority) sections, as JSON, found by hash.
+    CREATE TABLE answer_sets (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, body TEXT NOT NULL);
+    CREATE INDEX answer_sets_hash ON answer_sets (hash);
+    CREATE TABLE lookups (
+        ts_us INTEGER NOT NULL,
+        -- Order of lookups with the same ts_us (0 for the first).
+        seq INTEGER NOT NULL,
+        entry INTEGER NOT NULL,         -- names.id
+        qname INTEGER NOT NULL,         -- names.id
+        querier BLOB NOT NULL,          -- 4 or 16 bytes
+        querier_port INTEGER NOT NULL,
+        server BLOB NOT NULL,
+        server_port INTEGER NOT NULL,
+        -- No declared type (no affinity): an integer code or the text.
+        transport NOT NULL,
+        qtype NOT NULL,
+        qclass NOT NULL,
+        flags NOT NULL,
+        rcode,
+        answers INTEGER,                -- answer_sets.id, NULL: none
+        rtt_us INTEGER,
+        ecs TEXT,
+        src_file INTEGER,               -- names.id of `file` in `file#packet`
+        source NOT NULL,            -- the packet number, or the whole text
+        sensor INTEGER NOT NULL,        -- names.id
+        also TEXT,                      -- JSON list, NULL: none
+        authority INTEGER,              -- answer_sets.id, NULL: none
+        -- opcode, query_seen, answered, dns_id, counts, EDNS, sizes
+        -- (codec::Hdr): no query filters on them, and one column costs
+        -- one header byte where eleven cost eleven.
+        hdr BLOB NOT NULL,
+        PRIMARY KEY (ts_us, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX lookups_qname ON lookups (qname, ts_us);
+    CREATE INDEX lookups_querier ON lookups (querier, ts_us);";
+
+/// Interned ids cached in the writer (bounded: cleared when full).
+#[derive(Debug, Default)]
+pub struct Interner {
+    names: FxHashMap<String, i64>,
+    /// Keyed by the records themselves: a hit costs no serialisation.
+    sets: FxHashMap<Vec<Answer>, i64>,
+}
+
+/// Cached names or answer sets before the cache is cleared.
+const CACHE_MAX: usize = 200_000;
+
+impl Interner {
+    /// Forgets every cached id (after a failed transaction, whose new ids
+    /// were rolled back).
+    pub fn clear(&mut self) {
+        self.names.clear();
+        self.sets.clear();
+    }
+
+    /// The id of `name` in `names`, adding it when new.
+    pub fn name(&mut self, conn: &Connection, name: &str) -> Result<i64, StoreError> {
+        if let Some(id) = self.names.get(name) {
+            return Ok(*id);
+        }
+        let found = conn
+            .prepare_cached("SELECT id FROM names WHERE name = ?")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached("INSERT INTO names (name) VALUES (?)")?
+                    .execute([name])?;
+                conn.last_insert_rowid()
+            }
+        };
+        if self.names.len() >= CACHE_MAX {
+            self.names.clear();
+        }
+        self.names.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    /// The id of the answer set `records` in `answer_sets` (`None` when
+    /// empty), adding it when new.
+    pub fn set(
+        &mut self,
+        conn: &Connection,
+        records: &[Answer],
+    ) -> Result<Option<i64>, StoreError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        if let Some(id) = self.sets.get(records) {
+            return Ok(Some(*id));
+        }
+        let body = serde_json::to_string(records)?;
+        let hash = fnv64(body.as_bytes());
+        let found = conn
+            .prepare_cached("SELECT id FROM answer_sets WHERE hash = ?1 AND body = ?2")?
+            .query_row(params![hash, body], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached("INSERT INTO answer_sets (hash, body) VALUES (?1, ?2)")?
+                    .execute(params![hash, body])?;
+                conn.last_insert_rowid()
+            }
+        };
+        if self.sets.len() >= CACHE_MAX {
+            self.sets.clear();
+        }
+        self.sets.insert(records.to_vec(), id);
+        Ok(Some(id))
+    }
+}
+
+/// Inserts `lookups` in order (same-time lookups keep their order by
+/// `seq`).
+pub fn insert_lookups(
+    conn: &Connection,
+    intern: &mut Interner,
+    lookups: &[Lookup],
+) -> Result<(), StoreError> {
+    let mut ins = conn.prepare_cached(
+        "INSERT INTO lookups (ts_us, seq, entry, qname, querier, querier_port, server, server_port,
+            transport, qtype, qclass, flags, rcode, answers, rtt_us, ecs,
+            src_file, source, sensor, also, authority, hdr)
+         VALUES (?1, (SELECT coalesce(max(seq) + 1, 0) FROM lookups WHERE ts_us = ?1),
+            ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21)",
+    )?;
+    let mut hdr = Vec::with_capacity(32);
+    for l in lookups {
+        Hdr {
+            query_seen: l.query_seen,
+            answered: l.answered,
+            opcode: l.opcode,
+            dns_id: l.dns_id,
+            counts: l.counts,
+            edns: l.edns,
+            query_size: l.query_size,
+            response_size: l.response_size,
+        }
+        .encode(&mut hdr);
+        let entry = intern.name(conn, &l.entry)?;
+        let qname = intern.name(conn, &l.qname)?;
+        let sensor = intern.name(conn, &l.sensor)?;
+        let (src_file, source) = match split_source(&l.source) {
+            Some((file, n)) => (
+                Some(intern.name(conn, file)?),
+                rusqlite::types::Value::Integer(n),
+            ),
+            None => (None, rusqlite::types::Value::Text(l.source.clone())),
+        };
+        let answers = intern.set(conn, &l.answers)?;
+        let authority = intern.set(conn, &l.authority)?;
+        let also = if l.also.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&l.also)?)
+        };
+        ins.execute(params![
+            l.ts_us,
+            entry,
+            qname,
+            ip_blob(l.querier.ip()),
+            l.querier.port(),
+            ip_blob(l.server.ip()),
+            l.server.port(),
+            Coded::Transport.encode(&l.transport),
+            Coded::Qtype.encode(&l.qtype),
+            Coded::Qclass.encode(&l.qclass),
+            Coded::Flags.encode(&l.flags),
+            l.rcode.as_deref().map(|r| Coded::Rcode.encode(r)),
+            answers,
+            l.rtt_us,
+            l.ecs,
+            src_file,
+            source,
+            sensor,
+            also,
+            authority,
+            hdr,
+        ])?;
+    }
+    Ok(())
+}
