@@ -369,6 +369,38 @@ mod tests {
         assert!(compared > 1000, "only {compared} messages compared");
     }
 
+    /// The fast path gives exactly the all-hickory decode on every message
+    /// of the corpus, and takes nearly all answer records of its responses.
+    #[test]
+    fn fast_path_equals_hickory_on_the_corpus() {
+        let payloads = corpus_payloads();
+        let (mut records, mut fast_records) = (0usize, 0usize);
+        for p in &payloads {
+            let ours = message(p);
+            assert_eq!(ours, message_reference(p), "payload {p:02x?}");
+            let Ok(m) = ours else { continue };
+            // Count the answer records the fast path takes on its own.
+            let mut pos = wire::peek(p, &mut NameBuf::default(), false)
+                .map(|k| k.question_end)
+                .unwrap_or(usize::MAX);
+            for _ in 1..m.counts.qd {
+                pos = wire::read_name(p, pos, None).map_or(usize::MAX, |e| e + 4);
+            }
+            records += m.answers.len();
+            for _ in 0..m.answers.len() {
+                match fast::record(p, pos) {
+                    Some(rr) => {
+                        fast_records += 1;
+                        pos = rr.end;
+                    }
+                    None => break,
+                }
+            }
+        }
+        eprintln!("corpus: {fast_records} of {records} answer records on the fast path");
+        assert!(fast_records * 10 >= records * 9, "{fast_records} of {records}");
+    }
+
     /// Regression: an OPT pseudo-record in the answer section made hickory's
     /// `Display` fail and `to_string()` panic (byte-flipped corpus capture).
     #[test]
