@@ -139,21 +139,30 @@ fn rdata_name(msg: &[u8], pos: usize, out: &mut String) -> Option<usize> {
 }
 
 /// Owner name in the project's presentation form, as
-/// [`super::wire::NameBuf`] renders it (the root as `.`).
-fn owner_name(msg: &[u8], pos: usize) -> Option<(String, usize)> {
-    let mut buf = Vec::with_capacity(64);
+/// [`super::wire::NameBuf`] renders it (the root as `.`), written to `buf`.
+fn owner_name(msg: &[u8], pos: usize, buf: &mut Vec<u8>) -> Option<usize> {
+    buf.clear();
     let (end, root) = walk_name(msg, pos, |l| {
         if !buf.is_empty() {
             buf.push(b'.');
         }
-        push_label_text(&mut buf, l);
+        push_label_text(buf, l);
         true
     })?;
     if root {
         buf.push(b'.');
     }
-    // Only ASCII is pushed.
-    Some((String::from_utf8(buf).ok()?, end))
+    Some(end)
+}
+
+/// Reusable buffers of one message's fast-path decode.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    name: Vec<u8>,
+    text: String,
+    /// The last owner given as a bare compression pointer: its target and
+    /// text. Owners of one message mostly point at the same name.
+    pointer_owner: Option<(usize, String)>,
 }
 
 fn be16(msg: &[u8], at: usize) -> Option<u16> {
@@ -183,9 +192,9 @@ fn push_u32(out: &mut String, v: u32) {
 }
 
 /// The record data of an answer or authority record, as hickory prints it.
-fn rdata_text(msg: &[u8], rtype: u16, start: usize, end: usize) -> Option<String> {
+fn rdata_text(msg: &[u8], rtype: u16, start: usize, end: usize, out: &mut String) -> Option<()> {
     let rdata = msg.get(start..end)?;
-    let mut out = String::new();
+    out.clear();
     match rtype {
         A => {
             let [a, b, c, d] = <[u8; 4]>::try_from(rdata).ok()?;
@@ -193,7 +202,7 @@ fn rdata_text(msg: &[u8], rtype: u16, start: usize, end: usize) -> Option<String
                 if i > 0 {
                     out.push('.');
                 }
-                push_u32(&mut out, u32::from(o));
+                push_u32(out, u32::from(o));
             }
         }
         AAAA => {
@@ -201,21 +210,21 @@ fn rdata_text(msg: &[u8], rtype: u16, start: usize, end: usize) -> Option<String
             write!(out, "{}", Ipv6Addr::from(b)).ok()?;
         }
         NS | CNAME | PTR => {
-            if rdata_name(msg, start, &mut out)? != end {
+            if rdata_name(msg, start, out)? != end {
                 return None;
             }
         }
         MX => {
-            push_u32(&mut out, u32::from(be16(msg, start)?));
+            push_u32(out, u32::from(be16(msg, start)?));
             out.push(' ');
-            if rdata_name(msg, start + 2, &mut out)? != end {
+            if rdata_name(msg, start + 2, out)? != end {
                 return None;
             }
         }
         SOA => {
-            let mname_end = rdata_name(msg, start, &mut out)?;
+            let mname_end = rdata_name(msg, start, out)?;
             out.push(' ');
-            let at = rdata_name(msg, mname_end, &mut out)?;
+            let at = rdata_name(msg, mname_end, out)?;
             if at + 20 != end {
                 return None;
             }
@@ -236,12 +245,36 @@ fn rdata_text(msg: &[u8], rtype: u16, start: usize, end: usize) -> Option<String
         }
         _ => return None,
     }
-    Some(out)
+    Some(())
 }
 
-/// Decodes the answer or authority record at `pos`, or declines.
-pub(super) fn record(msg: &[u8], pos: usize) -> Option<Rr> {
-    let (owner, name_end) = owner_name(msg, pos)?;
+/// The owner name of the record at `pos` and where it ends.
+fn owner(msg: &[u8], pos: usize, s: &mut Scratch) -> Option<(String, usize)> {
+    // A bare pointer to the target of the last one: the same name. The
+    // walk from the target stays valid at a later position (it only had to
+    // stay below the earlier one).
+    if let [hi, lo] = *msg.get(pos..pos + 2)? {
+        if hi & 0xc0 == 0xc0 {
+            let target = usize::from(u16::from_be_bytes([hi & 0x3f, lo]));
+            if let Some((t, text)) = &s.pointer_owner {
+                if *t == target {
+                    return Some((text.clone(), pos + 2));
+                }
+            }
+            let end = owner_name(msg, pos, &mut s.name)?;
+            let text = std::str::from_utf8(&s.name).ok()?.to_owned();
+            s.pointer_owner = Some((target, text.clone()));
+            return Some((text, end));
+        }
+    }
+    let end = owner_name(msg, pos, &mut s.name)?;
+    Some((std::str::from_utf8(&s.name).ok()?.to_owned(), end))
+}
+
+/// Decodes the answer or authority record at `pos`, or declines. `s` must
+/// be used for one message only.
+pub(super) fn record(msg: &[u8], pos: usize, s: &mut Scratch) -> Option<Rr> {
+    let (owner, name_end) = owner(msg, pos, s)?;
     let (rtype, ttl, start, end) = fixed(msg, name_end)?;
     let data = if start == end {
         // An OPT record needs a root owner; leave that case to hickory.
@@ -250,7 +283,8 @@ pub(super) fn record(msg: &[u8], pos: usize) -> Option<Rr> {
         }
         "UPDATE".to_string()
     } else {
-        rdata_text(msg, rtype, start, end)?
+        rdata_text(msg, rtype, start, end, &mut s.text)?;
+        s.text.as_str().to_owned()
     };
     Some(Rr {
         owner,
@@ -384,7 +418,7 @@ mod tests {
         let mut pos = 33;
         let mut data = Vec::new();
         for _ in 0..8 {
-            let r = record(&m, pos).expect("fast path");
+            let r = record(&m, pos, &mut Scratch::default()).expect("fast path");
             data.push((r.owner, r.data));
             pos = r.end;
         }
@@ -425,13 +459,16 @@ mod tests {
         ] {
             let mut m = header(1, 0, 0);
             rr(&mut m, &[0xc0, 12], CNAME, 1, rdata);
-            assert!(record(&m, 33).is_none(), "{rdata:02x?}");
+            assert!(record(&m, 33, &mut Scratch::default()).is_none(), "{rdata:02x?}");
             same(&m);
         }
         // `*` first and `_` anywhere print as they are.
         let mut m = header(1, 0, 0);
         rr(&mut m, &[0xc0, 12], CNAME, 1, b"\x01*\x04_tcp\x03a-b\x00");
-        assert_eq!(record(&m, 33).unwrap().data, "*._tcp.a-b.");
+        assert_eq!(
+            record(&m, 33, &mut Scratch::default()).unwrap().data,
+            "*._tcp.a-b."
+        );
         same(&m);
     }
 

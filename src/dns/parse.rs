@@ -107,6 +107,7 @@ fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
         return Ok(out);
     }
     let mut scratch = NameBuf::default();
+    let mut fast_scratch = fast::Scratch::default();
     // Further questions: skipped with our own reader (they may use pointers
     // hickory refuses, and only the first question is kept).
     let mut pos = peek.question_end;
@@ -131,7 +132,7 @@ fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
                         pos = rr.end;
                         continue;
                     }
-                } else if let Some(rr) = fast::record(msg, pos) {
+                } else if let Some(rr) = fast::record(msg, pos, &mut fast_scratch) {
                     let answer = Answer {
                         name: rr.owner,
                         rtype: type_mnemonic(rr.rtype),
@@ -387,8 +388,9 @@ mod tests {
                 pos = wire::read_name(p, pos, None).map_or(usize::MAX, |e| e + 4);
             }
             records += m.answers.len();
+            let mut s = fast::Scratch::default();
             for _ in 0..m.answers.len() {
-                match fast::record(p, pos) {
+                match fast::record(p, pos, &mut s) {
                     Some(rr) => {
                         fast_records += 1;
                         pos = rr.end;
