@@ -108,7 +108,9 @@ fn answered_responses(files: &[std::path::PathBuf], ports: &[u16], max: usize) -
         let mut frame = 0;
         while let Ok(Some(p)) = src.next_packet() {
             frame += 1;
-            dec.packet(p.ts_us, frame, p.link, p.data, &mut |d| keep(d.payload, &mut out));
+            dec.packet(p.ts_us, frame, p.link, p.data, &mut |d| {
+                keep(d.payload, &mut out)
+            });
             if out.len() >= max {
                 break;
             }
@@ -133,7 +135,10 @@ fn bench_full_decode(c: &mut Criterion) {
             .ok()
             .and_then(|p| p.parse().ok())
             .unwrap_or(53);
-        sets.push(("capture", answered_responses(&[pcap.into()], &[port], 20_000)));
+        sets.push((
+            "capture",
+            answered_responses(&[pcap.into()], &[port], 20_000),
+        ));
     }
     let mut g = c.benchmark_group("full decode");
     for (set, msgs) in sets {
@@ -141,13 +146,16 @@ fn bench_full_decode(c: &mut Criterion) {
             continue;
         }
         g.throughput(Throughput::Elements(msgs.len() as u64));
-        g.bench_function(format!("{set} ({} responses), fast path", msgs.len()), |b| {
-            b.iter(|| {
-                msgs.iter()
-                    .map(|m| parse::message(black_box(m)).map_or(0, |m| m.answers.len()))
-                    .sum::<usize>()
-            })
-        });
+        g.bench_function(
+            format!("{set} ({} responses), fast path", msgs.len()),
+            |b| {
+                b.iter(|| {
+                    msgs.iter()
+                        .map(|m| parse::message(black_box(m)).map_or(0, |m| m.answers.len()))
+                        .sum::<usize>()
+                })
+            },
+        );
         g.bench_function(format!("{set} ({} responses), hickory", msgs.len()), |b| {
             b.iter(|| {
                 msgs.iter()

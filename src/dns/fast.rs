@@ -66,7 +66,11 @@ pub(super) struct Rr {
 /// Walks the name at `pos` under hickory's rules, handing each label to
 /// `label` (which may decline with `false`). Returns the offset just past the
 /// name where it is stored and whether it had no label (the root).
-fn walk_name(msg: &[u8], pos: usize, mut label: impl FnMut(&[u8]) -> bool) -> Option<(usize, bool)> {
+fn walk_name(
+    msg: &[u8],
+    pos: usize,
+    mut label: impl FnMut(&[u8]) -> bool,
+) -> Option<(usize, bool)> {
     // Start of the run of labels being read; a pointer must go below it.
     let mut run_start = pos;
     // After a pointer, reading must stay below the run the pointer was in.
@@ -326,20 +330,16 @@ fn rdata_valid(msg: &[u8], rtype: u16, start: usize, end: usize) -> bool {
         AAAA => end - start == 16,
         NS | CNAME | PTR => name(start) == Some(end),
         MX => name(start + 2) == Some(end) && end >= start + 2,
-        SOA => name(start)
-            .and_then(name)
-            .is_some_and(|at| at + 20 == end),
-        TXT => msg
-            .get(start..end)
-            .is_some_and(|mut rest| loop {
-                let Some((&len, tail)) = rest.split_first() else {
-                    break true;
-                };
-                match tail.get(usize::from(len)..) {
-                    Some(t) => rest = t,
-                    None => break false,
-                }
-            }),
+        SOA => name(start).and_then(name).is_some_and(|at| at + 20 == end),
+        TXT => msg.get(start..end).is_some_and(|mut rest| loop {
+            let Some((&len, tail)) = rest.split_first() else {
+                break true;
+            };
+            match tail.get(usize::from(len)..) {
+                Some(t) => rest = t,
+                None => break false,
+            }
+        }),
         _ => false,
     }
 }
@@ -409,7 +409,13 @@ mod tests {
         let mut m = header(7, 1, 0);
         rr(&mut m, &[0xc0, 12], CNAME, 300, b"\x03CDN\x03net\x00");
         rr(&mut m, &[0xc0, 12], A, 60, &[192, 0, 2, 1]);
-        rr(&mut m, &[0xc0, 12], AAAA, 60, &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        rr(
+            &mut m,
+            &[0xc0, 12],
+            AAAA,
+            60,
+            &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        );
         rr(&mut m, &[0xc0, 16], MX, 60, b"\x00\x0a\x02mx\xc0\x10");
         rr(&mut m, &[0xc0, 16], TXT, 60, b"\x05v=spf\x02 1\x01\xff");
         rr(&mut m, &[0xc0, 16], NS, 60, b"\x02ns\xc0\x10");
@@ -431,7 +437,10 @@ mod tests {
             ("example.com", "v=spf 1\u{fffd}"),
             ("example.com", "ns.Example.com."),
             ("www.example.com", "."),
-            ("example.com", "ns.Example.com. host.Example.com. 1 -1 3 -2147483648 5"),
+            (
+                "example.com",
+                "ns.Example.com. host.Example.com. 1 -1 3 -2147483648 5",
+            ),
         ];
         for (got, want) in data.iter().zip(want) {
             assert_eq!((got.0.as_str(), got.1.as_str()), want);
@@ -459,7 +468,10 @@ mod tests {
         ] {
             let mut m = header(1, 0, 0);
             rr(&mut m, &[0xc0, 12], CNAME, 1, rdata);
-            assert!(record(&m, 33, &mut Scratch::default()).is_none(), "{rdata:02x?}");
+            assert!(
+                record(&m, 33, &mut Scratch::default()).is_none(),
+                "{rdata:02x?}"
+            );
             same(&m);
         }
         // `*` first and `_` anywhere print as they are.
@@ -545,7 +557,11 @@ mod tests {
             MX => (any::<u16>(), name())
                 .prop_map(|(p, n)| [&p.to_be_bytes()[..], &n].concat())
                 .boxed(),
-            SOA => (name(), name(), proptest::collection::vec(any::<u8>(), 20..=20))
+            SOA => (
+                name(),
+                name(),
+                proptest::collection::vec(any::<u8>(), 20..=20),
+            )
                 .prop_map(|(a, b, c)| [a, b, c].concat())
                 .boxed(),
             OPT => proptest::collection::vec(

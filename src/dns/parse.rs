@@ -144,7 +144,10 @@ fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
                         out.answers.push(answer);
                     } else {
                         if out.bailiwick.is_empty()
-                            && matches!(RecordType::from(rr.rtype), RecordType::SOA | RecordType::NS)
+                            && matches!(
+                                RecordType::from(rr.rtype),
+                                RecordType::SOA | RecordType::NS
+                            )
                         {
                             out.bailiwick.clone_from(&answer.name);
                         }
@@ -156,7 +159,10 @@ fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
             // hickory's decoder, started where this record starts (it
             // holds nothing but its position in `msg`).
             let mut decoder = BinDecoder::new(msg);
-            let record = match decoder.read_slice(pos).map(|_| Record::<RData>::read(&mut decoder)) {
+            let record = match decoder
+                .read_slice(pos)
+                .map(|_| Record::<RData>::read(&mut decoder))
+            {
                 Ok(Ok(r)) => r,
                 _ => {
                     out.complete = false;
@@ -400,7 +406,10 @@ mod tests {
             }
         }
         eprintln!("corpus: {fast_records} of {records} answer records on the fast path");
-        assert!(fast_records * 10 >= records * 9, "{fast_records} of {records}");
+        assert!(
+            fast_records * 10 >= records * 9,
+            "{fast_records} of {records}"
+        );
     }
 
     /// Regression: an OPT pseudo-record in the answer section made hickory's
