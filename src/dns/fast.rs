@@ -160,13 +160,24 @@ fn owner_name(msg: &[u8], pos: usize, buf: &mut Vec<u8>) -> Option<usize> {
 }
 
 /// Reusable buffers of one message's fast-path decode.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Scratch {
     name: Vec<u8>,
     text: String,
     /// The last owner given as a bare compression pointer: its target and
     /// text. Owners of one message mostly point at the same name.
     pointer_owner: Option<(usize, String)>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        // Room for most names and record data: no growing on the way.
+        Self {
+            name: Vec::with_capacity(256),
+            text: String::with_capacity(256),
+            pointer_owner: None,
+        }
+    }
 }
 
 fn be16(msg: &[u8], at: usize) -> Option<u16> {
@@ -190,9 +201,22 @@ fn fixed(msg: &[u8], at: usize) -> Option<(u16, u32, usize, usize)> {
     (end <= msg.len()).then_some((rtype, ttl, start, end))
 }
 
-/// Appends the decimal form of `v`.
+/// Appends the decimal form of `v` (what `Display` writes, without the
+/// formatting machinery).
 fn push_u32(out: &mut String, v: u32) {
-    let _ = write!(out, "{v}");
+    if v >= 10 {
+        push_u32(out, v / 10);
+    }
+    // A digit: 0..=9.
+    out.push(char::from(b'0' + (v % 10) as u8));
+}
+
+/// Appends the decimal form of a signed value.
+fn push_i32(out: &mut String, v: i32) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u32(out, v.unsigned_abs());
 }
 
 /// The record data of an answer or authority record, as hickory prints it.
@@ -232,12 +256,16 @@ fn rdata_text(msg: &[u8], rtype: u16, start: usize, end: usize, out: &mut String
             if at + 20 != end {
                 return None;
             }
-            let serial = be32(msg, at)?;
-            let refresh = be32(msg, at + 4)? as i32;
-            let retry = be32(msg, at + 8)? as i32;
-            let expire = be32(msg, at + 12)? as i32;
-            let minimum = be32(msg, at + 16)?;
-            write!(out, " {serial} {refresh} {retry} {expire} {minimum}").ok()?;
+            // serial, then refresh, retry and expire (signed), minimum.
+            for (i, off) in [0, 4, 8, 12, 16].into_iter().enumerate() {
+                let v = be32(msg, at + off)?;
+                out.push(' ');
+                if (1..=3).contains(&i) {
+                    push_i32(out, v as i32);
+                } else {
+                    push_u32(out, v);
+                }
+            }
         }
         TXT => {
             let mut rest = rdata;

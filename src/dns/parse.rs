@@ -15,6 +15,21 @@ use crate::model::Counts;
 
 /// Mnemonic of a record type, `TYPEnnn` for values hickory does not name.
 pub fn type_mnemonic(value: u16) -> String {
+    // The types of nearly all answers first, as hickory names them.
+    let common = match value {
+        1 => "A",
+        2 => "NS",
+        5 => "CNAME",
+        6 => "SOA",
+        12 => "PTR",
+        15 => "MX",
+        16 => "TXT",
+        28 => "AAAA",
+        _ => "",
+    };
+    if !common.is_empty() {
+        return common.to_string();
+    }
     match RecordType::from(value) {
         RecordType::Unknown(v) => format!("TYPE{v}"),
         RecordType::ZERO => "TYPE0".into(),
@@ -65,20 +80,31 @@ fn record(record: &Record<RData>, scratch: &mut NameBuf) -> Answer {
 /// Decodes one message completely: the fast path ([`super::fast`]) for the
 /// common record types, hickory for every other record.
 pub fn message(msg: &[u8]) -> Result<Message, WireError> {
-    decode(msg, true)
+    let mut qname = NameBuf::default();
+    let peek = wire::peek(msg, &mut qname, false)?;
+    Ok(decode(msg, &peek, &qname, true))
+}
+
+/// [`message`] for a message already pre-parsed: `peek` and `qname` are
+/// what [`wire::peek`] gave for `msg` (the pipeline has them at hand).
+pub fn message_peeked(msg: &[u8], peek: &wire::Peek, qname: &NameBuf) -> Message {
+    decode(msg, peek, qname, true)
 }
 
 /// The reference decode: every record through hickory. Gives exactly what
 /// [`message`] gives (checked by the property test below and the
 /// `dns_message` fuzz target); kept for those comparisons and benchmarks.
 pub fn message_reference(msg: &[u8]) -> Result<Message, WireError> {
-    decode(msg, false)
-}
-
-fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
     let mut qname = NameBuf::default();
     let peek = wire::peek(msg, &mut qname, false)?;
+    Ok(decode(msg, &peek, &qname, false))
+}
+
+fn decode(msg: &[u8], peek: &wire::Peek, qname: &NameBuf, fast: bool) -> Message {
     let h = peek.header;
+    // Room for the counted records, bounded by what fits (11 octets at
+    // least per record).
+    let room = |count: u16| usize::from(count).min(msg.len() / 11);
     let mut out = Message {
         id: h.id,
         response: h.is_response(),
@@ -88,8 +114,8 @@ fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
         qname: peek.has_question.then(|| qname.as_str().to_string()),
         qtype: peek.qtype,
         qclass: peek.qclass,
-        answers: Vec::new(),
-        authority: Vec::new(),
+        answers: Vec::with_capacity(room(h.ancount)),
+        authority: Vec::with_capacity(room(h.nscount)),
         ecs: None,
         bailiwick: String::new(),
         edns: wire::edns(msg, &h, peek.question_end),
@@ -104,7 +130,7 @@ fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
     };
     if peek.question_end > msg.len() {
         out.complete = false;
-        return Ok(out);
+        return out;
     }
     let mut scratch = NameBuf::default();
     let mut fast_scratch = fast::Scratch::default();
@@ -116,7 +142,7 @@ fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
             Some(end) if end + 4 <= msg.len() => pos = end + 4,
             _ => {
                 out.complete = false;
-                return Ok(out);
+                return out;
             }
         }
     }
@@ -166,7 +192,7 @@ fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
                 Ok(Ok(r)) => r,
                 _ => {
                     out.complete = false;
-                    return Ok(out);
+                    return out;
                 }
             };
             pos = decoder.index();
@@ -197,7 +223,7 @@ fn decode(msg: &[u8], fast: bool) -> Result<Message, WireError> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
