@@ -30,9 +30,6 @@
 //! * SOA refresh, retry and expire are signed; TXT strings are joined with
 //!   nothing between them, invalid UTF-8 replaced (`from_utf8_lossy`).
 
-use std::fmt::Write as _;
-use std::net::Ipv6Addr;
-
 use super::wire::push_label_text;
 
 /// Maximum wire length of a name, the terminating root octet included.
@@ -219,24 +216,81 @@ fn push_i32(out: &mut String, v: i32) {
     push_u32(out, v.unsigned_abs());
 }
 
+/// Appends `a.b.c.d`.
+fn push_ipv4(out: &mut String, octets: [u8; 4]) {
+    for (i, o) in octets.into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        push_u32(out, u32::from(o));
+    }
+}
+
+/// Appends `v` in lower-case hex without leading zeros (`{:x}`).
+fn push_hex(out: &mut String, v: u16) {
+    let mut started = false;
+    for shift in [12u16, 8, 4, 0] {
+        let d = (v >> shift) & 0xf;
+        if d != 0 || started || shift == 0 {
+            started = true;
+            out.push(char::from_digit(u32::from(d), 16).unwrap_or('0'));
+        }
+    }
+}
+
+/// Appends the address as the standard library's `Display` writes it
+/// (RFC 5952: the first longest run of two or more zero groups as `::`,
+/// `::ffff:a.b.c.d` for IPv4-mapped addresses); the unit test compares
+/// the two on special and random addresses.
+fn push_ipv6(out: &mut String, b: [u8; 16]) {
+    let mut seg = [0u16; 8];
+    for (s, pair) in seg.iter_mut().zip(b.chunks_exact(2)) {
+        *s = u16::from_be_bytes([pair[0], pair[1]]);
+    }
+    if seg[..5] == [0; 5] && seg[5] == 0xffff {
+        out.push_str("::ffff:");
+        push_ipv4(out, [b[12], b[13], b[14], b[15]]);
+        return;
+    }
+    // The first longest run of zero groups.
+    let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
+    for (i, &g) in seg.iter().enumerate() {
+        if g == 0 {
+            if cur_len == 0 {
+                cur = i;
+            }
+            cur_len += 1;
+            if cur_len > best_len {
+                (best, best_len) = (cur, cur_len);
+            }
+        } else {
+            cur_len = 0;
+        }
+    }
+    let groups = |out: &mut String, part: &[u16]| {
+        for (i, &g) in part.iter().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            push_hex(out, g);
+        }
+    };
+    if best_len > 1 {
+        groups(out, &seg[..best]);
+        out.push_str("::");
+        groups(out, &seg[best + best_len..]);
+    } else {
+        groups(out, &seg);
+    }
+}
+
 /// The record data of an answer or authority record, as hickory prints it.
 fn rdata_text(msg: &[u8], rtype: u16, start: usize, end: usize, out: &mut String) -> Option<()> {
     let rdata = msg.get(start..end)?;
     out.clear();
     match rtype {
-        A => {
-            let [a, b, c, d] = <[u8; 4]>::try_from(rdata).ok()?;
-            for (i, o) in [a, b, c, d].into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                push_u32(out, u32::from(o));
-            }
-        }
-        AAAA => {
-            let b = <[u8; 16]>::try_from(rdata).ok()?;
-            write!(out, "{}", Ipv6Addr::from(b)).ok()?;
-        }
+        A => push_ipv4(out, <[u8; 4]>::try_from(rdata).ok()?),
+        AAAA => push_ipv6(out, <[u8; 16]>::try_from(rdata).ok()?),
         NS | CNAME | PTR => {
             if rdata_name(msg, start, out)? != end {
                 return None;
@@ -539,6 +593,65 @@ mod tests {
             rr(&mut m, &[0xc0, 12], rtype, 1, rdata);
             m.extend_from_slice(&[0; 8]);
             same(&m);
+        }
+    }
+
+    /// Addresses are written as the standard library writes them.
+    #[test]
+    fn addresses_as_std_writes_them() {
+        let mut cases: Vec<[u8; 16]> = [
+            "::",
+            "::1",
+            "1::",
+            "2001:db8::1",
+            "2001:db8:0:0:1:0:0:1",
+            "2001:0:0:1::1",
+            "::ffff:192.0.2.1",
+            "::192.0.2.1",
+            "64:ff9b::c000:201",
+            "fe80::1:0:0:0",
+            "1:0:1:0:1:0:1:0",
+            "0:0:1::",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:0:0",
+            "0:0:0:0:0:ffff:0:1",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+        ]
+        .iter()
+        .map(|a| a.parse::<std::net::Ipv6Addr>().unwrap().octets())
+        .collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut b = [0u8; 16];
+            for pair in b.chunks_exact_mut(2) {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Mostly zero groups, to make runs of them.
+                let g = match x >> 61 {
+                    0..=3 => 0,
+                    4 => 0xffff,
+                    _ => (x >> 40) as u16,
+                };
+                pair.copy_from_slice(&g.to_be_bytes());
+            }
+            cases.push(b);
+        }
+        for b in cases {
+            let mut s = String::new();
+            push_ipv6(&mut s, b);
+            assert_eq!(s, std::net::Ipv6Addr::from(b).to_string());
+        }
+        for v in [0u32, 9, 10, 99, 100, 255, 65535, u32::MAX] {
+            let mut s = String::new();
+            push_u32(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        for v in [0i32, -1, 7, i32::MIN, i32::MAX] {
+            let mut s = String::new();
+            push_i32(&mut s, v);
+            assert_eq!(s, v.to_string());
         }
     }
 
