@@ -11,9 +11,11 @@
 //!   responses on `DNSWATCH_BENCH_PORT` (default 53);
 //! * the whole pipeline over the bundled loopback fixtures.
 //!
-//!     cargo bench --bench decode
-//!     DNSWATCH_BENCH_PCAP=bench-data/big.pcap DNSWATCH_BENCH_PORT=15353 \
-//!         cargo bench --bench decode -- 'full decode'
+//! ```text
+//! cargo bench --bench decode
+//! DNSWATCH_BENCH_PCAP=bench-data/big.pcap DNSWATCH_BENCH_PORT=15353 \
+//!     cargo bench --bench decode -- 'full decode'
+//! ```
 
 use std::hint::black_box;
 use std::path::Path;
@@ -95,7 +97,7 @@ fn answered_responses(files: &[std::path::PathBuf], ports: &[u16], max: usize) -
         dns_ports: ports.to_vec(),
         ..DecodeConfig::default()
     };
-    let mut keep = |p: &[u8], out: &mut Vec<Vec<u8>>| {
+    let keep = |p: &[u8], out: &mut Vec<Vec<u8>>| {
         if out.len() < max && wire::header(p).is_ok_and(|h| h.is_response() && h.ancount > 0) {
             out.push(p.to_vec());
         }
