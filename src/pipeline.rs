@@ -454,7 +454,7 @@ impl DnsStage {
             let watched = self.watch.match_name(&self.name);
             let message = watched.map(|id| {
                 let entry = self.watch.entry(id).to_string();
-                Box::new(WatchedQuery::new(self.full(d.payload), &entry))
+                Box::new(WatchedQuery::new(self.full(d.payload, &peek), &entry))
             });
             let key = PairKey {
                 client: d.src,
@@ -506,7 +506,7 @@ impl DnsStage {
                 .or_else(|| peek.addrs.iter().find_map(|a| self.watch.match_addr(*a)))
                 .map(|id| self.watch.entry(id).to_string()),
         };
-        let response = entry.as_ref().map(|_| self.full(d.payload));
+        let response = entry.as_ref().map(|_| self.full(d.payload, &peek));
         // Count the rcode (extended rcode only known after a full decode).
         let rcode = response.as_ref().map_or(h.rcode(), |m| m.rcode);
         match hour.rcodes.iter_mut().find(|(r, _)| *r == rcode) {
@@ -515,7 +515,7 @@ impl DnsStage {
         }
         let (Some(entry), Some(resp)) = (entry, response) else {
             if self.pdns == PdnsScope::All && h.ancount > 0 {
-                self.unwatched_answers(d, query.as_ref());
+                self.unwatched_answers(d, &peek, query.as_ref());
             }
             return;
         };
@@ -605,10 +605,14 @@ impl DnsStage {
     /// `storage.pdns = "all"`: a response nothing on the watch list touched
     /// still feeds the rrset aggregator (decoded here only for that; decode
     /// errors are not counted twice, so counters do not depend on the scope).
-    fn unwatched_answers(&mut self, d: &Datagram<'_>, query: Option<&PendingQuery>) {
-        if let Ok(resp) = parse::message(d.payload) {
-            self.add_rrsets(d.ts, query, &resp);
-        }
+    fn unwatched_answers(
+        &mut self,
+        d: &Datagram<'_>,
+        peek: &wire::Peek,
+        query: Option<&PendingQuery>,
+    ) {
+        let resp = parse::message_peeked(d.payload, peek, &self.name);
+        self.add_rrsets(d.ts, query, &resp);
     }
 
     /// Adds the answers of `resp` (seen at `ts`) to the rrset aggregate,
@@ -626,18 +630,14 @@ impl DnsStage {
         self.rrsets.add(ts, &resp.answers, &resp.bailiwick, sensor);
     }
 
-    fn full(&mut self, payload: &[u8]) -> Message {
-        match parse::message(payload) {
-            Ok(m) => {
-                if !m.complete {
-                    self.error(ErrorKind::DnsBadRecords);
-                }
-                m
-            }
-            // The pre-parse already accepted header and question, so this
-            // cannot happen; keep a minimal message rather than panic.
-            Err(_) => Message::default(),
+    /// The full decode of the message `peek` pre-parsed (its question name
+    /// is in `self.name`).
+    fn full(&mut self, payload: &[u8], peek: &wire::Peek) -> Message {
+        let m = parse::message_peeked(payload, peek, &self.name);
+        if !m.complete {
+            self.error(ErrorKind::DnsBadRecords);
         }
+        m
     }
 
     fn unanswered(&mut self, key: PairKey, q: PendingQuery) {

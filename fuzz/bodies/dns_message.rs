@@ -3,7 +3,10 @@
 //! One DNS message: the allocation-free pre-parse (`wire::peek`) and the full
 //! decode (`parse::message`) must never panic and must agree: `message`
 //! succeeds exactly when `peek` does, with the same error, and then reports
-//! the same id, first question name and type.
+//! the same id, first question name and type. And the full decode's
+//! wire-level fast path (`src/dns/fast.rs`) must give exactly the `Message`
+//! of the reference decode that takes every record through hickory
+//! (`parse::message_reference`).
 
 use dnswatch::dns::{parse, wire};
 
@@ -11,6 +14,11 @@ pub fn run(data: &[u8]) {
     let mut name = wire::NameBuf::default();
     let peek = wire::peek(data, &mut name, true);
     let full = parse::message(data);
+    assert_eq!(
+        full,
+        parse::message_reference(data),
+        "fast path and hickory path disagree"
+    );
     match (peek, full) {
         (Ok(p), Ok(m)) => {
             assert_eq!(m.id, p.header.id);

@@ -7,6 +7,7 @@
 //! below, which the rest of the pipeline uses.
 
 pub mod dnssec;
+mod fast;
 pub mod pairing;
 pub mod parse;
 pub mod wire;

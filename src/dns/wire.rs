@@ -99,6 +99,7 @@ impl NameBuf {
 /// Presentation form of one label: lower-case printable ASCII kept, `.` and
 /// `\` escaped with a backslash, everything else as `\DDD` (RFC 4343).
 pub fn push_label_text(out: &mut Vec<u8>, label: &[u8]) {
+    out.reserve(label.len());
     for &b in label {
         match b {
             b'.' | b'\\' => {
