@@ -80,7 +80,7 @@ fn encode_splits_by_table_and_day_with_summaries() {
     let mut s = Settings::new(&dead_url(), "s1", dir.path().join("spool"));
     s.require_server = false;
     s.drain_timeout = Duration::ZERO;
-    let sink = ClickHouseSink::open(s).unwrap();
+    let mut sink = ClickHouseSink::open(s).unwrap();
     let mut b = batch(3);
     b.lookups[2].ts_us = schema::DAY_US + 5;
     let r = sink.encode(&b, 42, &[]);

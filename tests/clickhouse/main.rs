@@ -5,7 +5,11 @@
 //! these tests fail. Each test
 //! writes its own database; the tests that stop a server start their own.
 
+#[path = "../support/mod.rs"]
 mod support;
+
+mod record_all;
+mod spool_dir;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
