@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod ddl;
 mod record_all;
 mod spool_dir;
 

@@ -534,11 +534,9 @@ pub(super) fn migrate(
         .enumerate()
         .skip(found as usize)
     {
-        // Tables this run creates already have the `LowCardinality` types.
-        if i + 1 == 4 && found == 0 {
-            continue;
-        }
-        for sql in stmts {
+        // Tables this run created already have the `LowCardinality` types.
+        let made_here = i + 1 == 4 && found == 0;
+        for sql in stmts.iter().filter(|_| !made_here) {
             c.query(sql)?;
         }
         c.query(&format!(
