@@ -239,6 +239,12 @@ pub fn render(c: &Counters, d: &DaemonInfo, p: &ProcessStats) -> String {
             c.unanswered() as f64,
         ),
         (
+            "dnswatch_unwatched_lookups_total",
+            "counter",
+            "Lookups of nothing watched recorded for ClickHouse only (storage.clickhouse.record = \"all\").",
+            c.unwatched() as f64,
+        ),
+        (
             "dnswatch_alerts_suppressed_total",
             "counter",
             "Alerts suppressed as repeats.",
