@@ -207,7 +207,7 @@ pub fn render(c: &Counters, d: &DaemonInfo, p: &ProcessStats) -> String {
             .map(|(k, v)| (format!("{{kind=\"{}\"}}", label(k)), *v as f64))
             .collect::<Vec<_>>(),
     );
-    let scalars: [(&str, &str, &str, f64); 19] = [
+    let scalars: [(&str, &str, &str, f64); 20] = [
         (
             "dnswatch_dns_messages_total",
             "counter",
