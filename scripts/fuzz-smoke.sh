@@ -16,7 +16,7 @@
 #   FUZZ_SECONDS=60 scripts/fuzz-smoke.sh dns_message defrag
 #
 # Environment: FUZZ_SECONDS, FUZZ_PROFILE (dev or release, default dev),
-# FUZZ_SANITIZER (default none), FUZZ_TIMEOUT
+# FUZZ_JOBS (targets fuzzed at once, default 2), FUZZ_SANITIZER (default none), FUZZ_TIMEOUT
 # (seconds per input before libFuzzer calls it a hang, default 10),
 # DNSWATCH_CORPUS (capture directory for the seeds).
 set -euo pipefail
@@ -48,7 +48,9 @@ opts_for() {
 start=$(date +%s)
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz-smoke: installing cargo-fuzz"
-    cargo install cargo-fuzz --locked
+    # A dev build: it only drives cargo and libFuzzer, and compiles in a
+    # fraction of a release install's CPU on a fresh CI machine.
+    cargo install cargo-fuzz --locked --debug
 fi
 
 echo "fuzz-smoke: building ${targets[*]} ($profile, sanitizer: $sanitizer)"
@@ -62,30 +64,48 @@ echo "fuzz-smoke: build took $((built - start)) s"
 
 "$root/scripts/fuzz-seeds.sh"
 
-failed=()
-for t in "${targets[@]}"; do
-    regs=()
+# One target: its saved regressions, then FUZZ_SECONDS of fuzzing. Output
+# goes to a log printed when the target ends (two run at once); a failure
+# leaves a file in $status.
+status="$(mktemp -d)"
+trap 'rm -rf "$status"' EXIT
+smoke_one() {
+    local t=$1 log="$status/$1.log" regs=()
     while IFS= read -r f; do regs+=("$f"); done < <(find regressions -maxdepth 1 -type f -name "$t-*" | sort)
     if [ "${#regs[@]}" -gt 0 ]; then
-        echo "fuzz-smoke: $t: replaying ${#regs[@]} regression input(s)"
+        echo "fuzz-smoke: $t: replaying ${#regs[@]} regression input(s)" >>"$log"
         # shellcheck disable=SC2046
-        if ! cargo fuzz run "$profile" -s "$sanitizer" "$t" "${regs[@]}" -- -runs=1 $(opts_for "$t"); then
-            failed+=("$t (regression)")
+        if ! cargo fuzz run "$profile" -s "$sanitizer" "$t" "${regs[@]}" -- -runs=1 $(opts_for "$t") >>"$log" 2>&1; then
+            tail -n 60 "$log"
+            echo "$t (regression)" >"$status/$t.failed"
         fi
     fi
-    echo "fuzz-smoke: $t: fuzzing for ${seconds} s"
     mkdir -p "corpus/$t"
-    log="$(mktemp)"
     # shellcheck disable=SC2046
     if cargo fuzz run "$profile" -s "$sanitizer" "$t" "corpus/$t" -- \
         -max_total_time="$seconds" -timeout="$timeout_s" -print_final_stats=1 \
-        $(opts_for "$t") >"$log" 2>&1; then
-        grep -E '^(Done|stat::|#[0-9]+ +DONE)' "$log" || true
+        $(opts_for "$t") >"$log.run" 2>&1; then
+        echo "fuzz-smoke: $t: fuzzed for ${seconds} s"
+        grep -E '^(Done|stat::|#[0-9]+ +DONE)' "$log.run" || true
     else
-        tail -n 60 "$log"
-        failed+=("$t")
+        echo "fuzz-smoke: $t: FAILED after fuzzing"
+        tail -n 60 "$log.run"
+        echo "$t" >>"$status/$t.failed"
     fi
-    rm -f "$log"
+}
+
+# libFuzzer runs one process per target: two targets at a time use both
+# cores of the CI machine, each still fuzzed for the full FUZZ_SECONDS.
+jobs="${FUZZ_JOBS:-2}"
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    smoke_one "$t" &
+done
+wait
+failed=()
+for f in "$status"/*.failed; do
+    [ -e "$f" ] || continue
+    while IFS= read -r line; do failed+=("$line"); done <"$f"
 done
 
 echo "fuzz-smoke: total $(( $(date +%s) - start )) s"

@@ -8,13 +8,16 @@
 //!
 //! The hostile-input test needs nothing but the binary.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::daemon::{free_port, metric_sum, metrics, must_be_root, Daemon, Proc};
 
 use dnswatch::dnstap::frame::{encode_data, Control, ControlType};
 use dnswatch::dnstap::map::build;
@@ -26,40 +29,6 @@ const TLS_PORT: u16 = 10853;
 
 /// The unbound tests share ports: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn must_be_root() {
-    let uid = Command::new("id").arg("-u").output().expect("id");
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "dnstap tests with unbound need root (run them through .ci/run)"
-    );
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    /// SIGTERM and wait (tcpdump and fstrm_capture flush their files).
-    fn term(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 /// unbound serving `lab.example` from local-data on 127.0.0.1 and ::1,
 /// plain DNS on PORT and DNS over TLS on TLS_PORT (self-signed
@@ -184,98 +153,6 @@ fn send_queries() -> Vec<(&'static str, &'static str, &'static str)> {
     q
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Daemon {
-    proc: Proc,
-    log: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    /// `dnswatch run ARGS`, optionally as an unprivileged user without any
-    /// capability (`setpriv`).
-    fn start(args: &[&str], unprivileged: bool) -> Self {
-        let bin = env!("CARGO_BIN_EXE_dnswatch");
-        let mut cmd = if unprivileged {
-            let mut c = Command::new("setpriv");
-            c.args([
-                "--reuid=nobody",
-                "--regid=nogroup",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-                "--",
-                bin,
-            ]);
-            c
-        } else {
-            Command::new(bin)
-        };
-        let mut child = cmd
-            .arg("run")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .env("RUST_LOG", "info")
-            .spawn()
-            .expect("start dnswatch run");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let l2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                l2.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let d = Self {
-            proc: Proc(child),
-            log,
-        };
-        d.wait_log("capturing");
-        d
-    }
-
-    fn wait_log(&self, needle: &str) {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(15) {
-            if self.log.lock().unwrap().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "dnswatch never logged {needle:?}:\n{}",
-            self.log.lock().unwrap()
-        );
-    }
-
-    fn stop(mut self) -> String {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.proc.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let t = Instant::now();
-        loop {
-            if let Some(st) = self.proc.0.try_wait().unwrap() {
-                assert!(st.success(), "exit {st:?}:\n{}", self.log.lock().unwrap());
-                break;
-            }
-            assert!(t.elapsed() < Duration::from_secs(20), "did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        let log = self.log.lock().unwrap().clone();
-        log
-    }
-}
-
 fn lookups(db: &Path) -> Vec<serde_json::Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
         .args(["lookups", "--format", "json", "--db"])
@@ -303,24 +180,6 @@ fn wait_lookups(db: &Path, n: usize) -> Vec<serde_json::Value> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn metrics(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
-}
-
-/// Sum of a metric over its label sets.
-fn metric_sum(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|l| {
-            l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b' ' | b'{'))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// (querier, querier port, server, transport, qname, qtype, rcode, answers), sorted.
@@ -443,7 +302,7 @@ fn open_dir() -> (tempfile::TempDir, PathBuf) {
 #[test]
 fn unbound_streams_to_the_daemon_which_needs_no_capture_privilege_and_matches_tcpdump() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("dnstap tests with unbound");
     let (dir, run) = open_dir();
     let socket = run.join("dnstap.sock");
     let db = run.join("live.db");
@@ -455,7 +314,7 @@ fn unbound_streams_to_the_daemon_which_needs_no_capture_privilege_and_matches_tc
     )
     .unwrap();
     // Only a dnstap socket: no interface, run as nobody with no capability.
-    let d = Daemon::start(
+    let d = Daemon::start_as(
         &[
             "--dnstap-socket",
             socket.to_str().unwrap(),
@@ -585,7 +444,7 @@ fn tee(listen: &Path, outs: Vec<PathBuf>) -> std::thread::JoinHandle<u64> {
 #[test]
 fn an_fstrm_capture_file_of_the_same_stream_replays_to_the_live_lookups() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("dnstap tests with unbound");
     let (dir, run) = open_dir();
     // unbound → tee → fstrm_capture (file) and → dnswatch run (live).
     let fsock = run.join("fstrm.sock");
@@ -610,7 +469,7 @@ fn an_fstrm_capture_file_of_the_same_stream_replays_to_the_live_lookups() {
         "[storage]\ncommit_interval_ms = 200\n[metrics]\nlisten = \"\"\n",
     )
     .unwrap();
-    let d = Daemon::start(
+    let d = Daemon::start_as(
         &[
             "--dnstap-socket",
             dsock.to_str().unwrap(),
@@ -825,7 +684,7 @@ fn hostile_peers_are_counted_and_dropped_while_a_good_peer_is_served() {
         format!("[metrics]\nlisten = \"127.0.0.1:{mport}\"\n[storage]\ncommit_interval_ms = 200\n"),
     )
     .unwrap();
-    let d = Daemon::start(
+    let d = Daemon::start_as(
         &[
             "--dnstap-socket",
             socket.to_str().unwrap(),

@@ -793,23 +793,38 @@ fn big_watch_list(path: &Path, n: usize) {
 }
 
 /// Issue 9 item 10: building the watch list was quadratic (a linear
-/// duplicate check per entry: 10 k entries 0.5 s, 100 k 46 s). 40 k entries
-/// in a debug build take well under 3 s now (1 M in release: docs/robustness.md,
-/// bench/watchlist.sh).
+/// duplicate check per entry: 10 k entries 0.5 s, 100 k 46 s). Measured as a
+/// ratio in the same run, not against a wall-clock budget: eight times the
+/// entries must cost well under the 64× a quadratic build would (linear is
+/// ≤ 8×; the process start-up both pay makes it less). Absolute figures for
+/// 1 M entries in release: docs/robustness.md, bench/watchlist.sh.
 #[test]
 fn a_40k_entry_watch_list_builds_in_linear_time() {
     let dir = tempfile::tempdir().unwrap();
-    let w = dir.path().join("big.txt");
-    big_watch_list(&w, 40_000);
-    let t = Instant::now();
-    let (code, err) = check_config(
-        dir.path(),
-        "big.toml",
-        &format!("[watch]\nfiles = [\"{}\"]\n", w.display()),
+    let time_check = |n: usize| {
+        let w = dir.path().join(format!("big{n}.txt"));
+        big_watch_list(&w, n);
+        // Best of three: the machine may be busy with other tests.
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let (code, err) = check_config(
+                dir.path(),
+                &format!("big{n}.toml"),
+                &format!("[watch]\nfiles = [\"{}\"]\n", w.display()),
+            );
+            best = best.min(t.elapsed());
+            assert_eq!(code, Some(0), "{n} entries: {err}");
+        }
+        best
+    };
+    let small = time_check(5_000);
+    let big = time_check(40_000);
+    let ratio = big.as_secs_f64() / small.as_secs_f64().max(1e-6);
+    assert!(
+        ratio < 24.0,
+        "40 k entries took {big:?}, 5 k took {small:?}: {ratio:.1}× for 8× the entries"
     );
-    let took = t.elapsed();
-    assert_eq!(code, Some(0), "{err}");
-    assert!(took < Duration::from_secs(3), "check-config took {took:?}");
 }
 
 fn summary_rows(db: &Path) -> (i64, i64) {

@@ -4,35 +4,20 @@
 //! installs. NSD listens on port 10053 so nothing on the machine's port 53
 //! is disturbed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::daemon::{free_port, metric, metrics, must_be_root, Daemon, Proc};
 
 const PORT: &str = "10053";
 
 /// Live tests share lo and the server port: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn must_be_root() {
-    let uid = Command::new("id").arg("-u").output().expect("id");
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "live-capture tests need root (run them through .ci/run)"
-    );
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// NSD serving `lab.example` on 127.0.0.1 and ::1, port 10053.
 fn start_nsd(dir: &Path) -> Proc {
@@ -84,89 +69,6 @@ fn dig(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Daemon {
-    proc: Proc,
-    log: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(args: &[&str]) -> Self {
-        let d = Self::spawn(args);
-        d.wait_log("capturing");
-        d
-    }
-
-    /// Starts `dnswatch run` without waiting for it to be ready.
-    fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
-            .arg("run")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .env("RUST_LOG", "info")
-            .spawn()
-            .expect("start dnswatch run");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let l2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                l2.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        Self {
-            proc: Proc(child),
-            log,
-        }
-    }
-
-    fn wait_log(&self, needle: &str) {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(15) {
-            if self.log.lock().unwrap().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "dnswatch never logged {needle:?}:\n{}",
-            self.log.lock().unwrap()
-        );
-    }
-
-    fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .args([sig, &self.proc.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-
-    fn stop(mut self) -> String {
-        self.signal("-TERM");
-        let t = Instant::now();
-        loop {
-            if let Some(st) = self.proc.0.try_wait().unwrap() {
-                assert!(st.success(), "exit {st:?}:\n{}", self.log.lock().unwrap());
-                break;
-            }
-            assert!(t.elapsed() < Duration::from_secs(20), "did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        let log = self.log.lock().unwrap().clone();
-        log
-    }
-}
-
 fn lookups(db: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_dnswatch"))
         .args(["lookups", "--format", "json", "--db"])
@@ -183,22 +85,6 @@ fn lookups(db: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-fn metrics(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in metrics:\n{text}"))
 }
 
 /// (qname, qtype, rcode, answers) of each lookup, sorted, for comparing runs.
@@ -224,7 +110,7 @@ fn shape(v: &[serde_json::Value]) -> Vec<String> {
 #[test]
 fn live_capture_records_every_query_matches_a_replay_and_counts_in_metrics() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("live-capture tests");
     let dir = tempfile::tempdir().unwrap();
     let _nsd = start_nsd(dir.path());
     let db = dir.path().join("live.db");
@@ -332,7 +218,7 @@ fn live_capture_records_every_query_matches_a_replay_and_counts_in_metrics() {
 #[test]
 fn sighup_reloads_the_watch_list_and_a_bad_config_keeps_the_old_one() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("live-capture tests");
     let dir = tempfile::tempdir().unwrap();
     let _nsd = start_nsd(dir.path());
     let db = dir.path().join("hup.db");
@@ -396,7 +282,7 @@ fn sighup_reloads_the_watch_list_and_a_bad_config_keeps_the_old_one() {
 #[test]
 fn a_large_reload_does_not_stall_metrics_and_the_last_sighup_wins() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("live-capture tests");
     let dir = tempfile::tempdir().unwrap();
     let mport = free_port();
     let cfg = dir.path().join("r.toml");
@@ -501,7 +387,7 @@ fn plain(log: &str) -> String {
 #[test]
 fn run_as_user_drops_root_after_opening_the_captures() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("live-capture tests");
     let dir = tempfile::tempdir().unwrap();
     let _nsd = start_nsd(dir.path());
     let state = dir.path().join("state");
@@ -578,7 +464,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[test]
 fn metrics_accept_backs_off_when_descriptors_run_out() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("live-capture tests");
     let dir = tempfile::tempdir().unwrap();
     let mport = free_port();
     let cfg = dir.path().join("fd.toml");
@@ -636,7 +522,7 @@ fn metrics_accept_backs_off_when_descriptors_run_out() {
 #[test]
 fn metrics_are_complete_from_the_first_scrape_and_count_reloads() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("live-capture tests");
     let dir = tempfile::tempdir().unwrap();
     let mport = free_port();
     let cfg = dir.path().join("m.toml");
@@ -712,7 +598,7 @@ fn metrics_are_complete_from_the_first_scrape_and_count_reloads() {
 #[test]
 fn live_capture_ships_every_lookup_to_clickhouse() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("live-capture tests");
     let url = std::env::var("DNSWATCH_CLICKHOUSE_URL")
         .expect("DNSWATCH_CLICKHOUSE_URL (a ClickHouse server; .ci/run starts one)");
     let dir = tempfile::tempdir().unwrap();
@@ -813,7 +699,7 @@ fn live_capture_ships_every_lookup_to_clickhouse() {
 #[test]
 fn sighup_applies_privacy_and_ports_live_and_names_restart_only_keys() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    must_be_root();
+    must_be_root("live-capture tests");
     let dir = tempfile::tempdir().unwrap();
     let _nsd = start_nsd(dir.path());
     let db = dir.path().join("priv.db");

@@ -102,8 +102,9 @@ def main(argv=None):
     summary = score.summarise(ok)
     elapsed = round(time.time() - t0, 1)
     complete = not failed
+    problems = score.integrity(results, names)
     if a.json:
-        out = {"complete": complete, "options": {k: v for k, v in opts.items()}, "elapsed_s": elapsed,
+        out = {"complete": complete, "integrity": problems, "options": {k: v for k, v in opts.items()}, "elapsed_s": elapsed,
                "summary": summary, "false_patterns": score.false_patterns(ok),
                "scenarios": [{k: v for k, v in r.items() if k != "trace"} for r in results]}
         print(json.dumps(out, indent=1))
@@ -119,6 +120,10 @@ def main(argv=None):
     if failed:
         return 1
     if a.check:
+        for p in problems:
+            print("integrity: %s" % p, file=sys.stderr)
+        if problems:
+            return 1
         missed = [b for b in summary["budgets"] if not b["ok"]]
         for b in missed:
             print("budget missed: %s (value %s)" % (b["budget"], b["value"]), file=sys.stderr)

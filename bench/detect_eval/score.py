@@ -243,3 +243,50 @@ def render(summary, results):
     for b in s["budgets"]:
         lines.append("  [%s] %s: %s" % ("ok" if b["ok"] else "MISSED", b["budget"], _fmt(b["value"])))
     return "\n".join(lines)
+
+
+def integrity(results, requested):
+    """What must hold for the scores to mean anything, whatever the budgets:
+    every requested scenario ran and was scored, the replay recorded what the
+    generator wrote for the watch list, and every alert line was read. Returns
+    the problems found (empty when sound). `--check` fails on any of them;
+    tests/detect_eval.rs asserts the same list is empty."""
+    problems = []
+    ran = [r["name"] for r in results]
+    if ran != list(requested):
+        problems.append("scenarios run %s differ from those requested %s" % (ran, list(requested)))
+    controls = {}
+    for r in results:
+        n = r["name"]
+        if "error" in r:
+            problems.append("%s: %s" % (n, r["error"]))
+            continue
+        if r.get("replay_rc") != 0:
+            problems.append("%s: replay exit %s" % (n, r.get("replay_rc")))
+        if r.get("pcaps", 0) < 1:
+            problems.append("%s: no pcap written" % n)
+        if not r.get("packets", 0) > r.get("lookups_generated", 0):
+            problems.append("%s: fewer packets than lookups (queries and responses expected)" % n)
+        if r.get("alerts_malformed", 0):
+            problems.append("%s: %d alert lines without kind/entry/ts" % (n, r["alerts_malformed"]))
+        gen, stored = r.get("lookups_watched_generated", 0), r.get("lookups_db", 0)
+        # A lookup in 1,000 may pair differently at a capture boundary.
+        if stored <= 0 or abs(stored - gen) > 1 + gen / 1000:
+            problems.append("%s: database holds %d lookups, the generator wrote %d watched ones%s" % (
+                n, stored, gen, " (%s)" % r["db_error"] if r.get("db_error") else ""))
+        if r.get("control"):
+            controls[r.get("model")] = controls.get(r.get("model"), 0) + 1
+            if r.get("injections"):
+                problems.append("%s: a control with injections" % n)
+        else:
+            if not r.get("injections"):
+                problems.append("%s: an anomaly scenario without injections" % n)
+            for i in r.get("injections", []):
+                if not isinstance(i.get("detected"), bool) or not isinstance(i.get("detectable"), bool):
+                    problems.append("%s: injection %s not scored" % (n, i.get("label")))
+                elif i["detected"] and i.get("delay_s", -1) < 0:
+                    problems.append("%s: injection %s detected before it started" % (n, i.get("label")))
+        for a in r.get("alerts", []):
+            if not isinstance(a.get("verdict"), str) or not a.get("entries"):
+                problems.append("%s: alert %s not scored or without entries" % (n, a.get("id")))
+    return problems

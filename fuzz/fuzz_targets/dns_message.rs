@@ -1,31 +1,9 @@
-//! One DNS message: the allocation-free pre-parse (`wire::peek`) and the full
-//! decode (`parse::message`) must never panic and must agree: `message`
-//! succeeds exactly when `peek` does, with the same error, and then reports
-//! the same id, first question name and type.
+//! cargo-fuzz target; the body (what is checked, and why) is in
+//! fuzz/bodies/dns_message.rs, shared with tests/fuzz_bodies.rs.
 #![no_main]
 
-use dnswatch::dns::{parse, wire};
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies/dns_message.rs"]
+#[allow(dead_code)] // run_bytes is for tests/fuzz_bodies.rs
+mod body;
 
-fuzz_target!(|data: &[u8]| {
-    let mut name = wire::NameBuf::default();
-    let peek = wire::peek(data, &mut name, true);
-    let full = parse::message(data);
-    match (peek, full) {
-        (Ok(p), Ok(m)) => {
-            assert_eq!(m.id, p.header.id);
-            assert_eq!(m.qtype, p.qtype);
-            assert_eq!(m.qclass, p.qclass);
-            assert_eq!(m.response, p.header.is_response());
-            assert_eq!(m.opcode, p.header.opcode());
-            let qname = p.has_question.then(|| name.as_str().to_string());
-            assert_eq!(m.qname, qname);
-            if let Some(q) = &m.qname {
-                // Presentation form: printable ASCII only (others are \DDD).
-                assert!(q.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{q:?}");
-            }
-        }
-        (Err(a), Err(b)) => assert_eq!(a, b),
-        (p, m) => panic!("pre-parse and full decode disagree: peek {p:?}, message {m:?}"),
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

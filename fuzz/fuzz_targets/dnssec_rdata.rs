@@ -1,27 +1,9 @@
-//! DNSSEC record data in presentation form (`dns::dnssec`): whatever the
-//! bytes, no panic, and the text is printable ASCII on one line (it goes
-//! into JSON, CSV and the alert log). The first byte picks the type among
-//! those with a reader of their own (DS, CDS, RRSIG, NSEC, DNSKEY, CDNSKEY,
-//! NSEC3, NSEC3PARAM) or a type read generically; the rest is the rdata.
+//! cargo-fuzz target; the body (what is checked, and why) is in
+//! fuzz/bodies/dnssec_rdata.rs, shared with tests/fuzz_bodies.rs.
 #![no_main]
 
-use dnswatch::dns::dnssec;
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies/dnssec_rdata.rs"]
+#[allow(dead_code)] // run_bytes is for tests/fuzz_bodies.rs
+mod body;
 
-const TYPES: [u16; 9] = [43, 59, 46, 47, 48, 60, 50, 51, 65280];
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&pick, rd)) = data.split_first() else {
-        return;
-    };
-    let rtype = TYPES[usize::from(pick) % TYPES.len()];
-    let text = dnssec::rdata_text(rtype, rd);
-    assert!(
-        text.bytes().all(|b| (0x20..=0x7e).contains(&b)),
-        "type {rtype}: {text:?}"
-    );
-    // Whatever cannot be read as the type is kept whole, never dropped.
-    if text.starts_with("\\# ") {
-        assert_eq!(text, dnssec::generic(rd));
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));
