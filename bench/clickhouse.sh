@@ -9,7 +9,8 @@
 # ../shared/bench/make-dns-pcap.sh when missing; DNS_PORT is the DNS port
 # of the capture, default 53). A ClickHouse server is started for the run
 # in a temp dir (scripts/clickhouse-server.sh) unless URL is set. Builds the
-# release binary. Not a timed test: run by hand, figures go in the README.
+# release binary, or runs BIN when set (to compare two builds in one
+# sitting). Not a timed test: run by hand, figures go in the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 capture=${1:-bench-data/big.pcap}
@@ -17,8 +18,12 @@ dns_port=${DNS_PORT:-53}
 if [[ ! -f $capture ]]; then
   bash ../shared/bench/make-dns-pcap.sh bench-data
 fi
-cargo build --release -q
-bin=target/release/dnswatch
+if [[ -n ${BIN:-} ]]; then
+  bin=$BIN
+else
+  cargo build --release -q
+  bin=target/release/dnswatch
+fi
 work=$(mktemp -d /tmp/dnswatch-bench-ch.XXXXXX)
 cleanup() {
   [[ -z ${URL:-} || -n ${own_server:-} ]] && scripts/clickhouse-server.sh stop "$work/ch" || true

@@ -479,11 +479,11 @@ impl Config {
         if !(ch.url.is_empty() || ch.url.starts_with("http://") || ch.url.starts_with("https://")) {
             return Err(self.invalid(&key("url"), "must start with http:// or https://"));
         }
-        if ch.record != "watched" {
+        if ch.record != "watched" && ch.record != "all" {
             return Err(self.invalid(
                 &key("record"),
                 format!(
-                    "{:?}: only \"watched\" is supported (the lookups of watched entries)",
+                    "{:?}: \"watched\" (the lookups of watched entries) or \"all\" (every lookup decoded)",
                     ch.record
                 ),
             ));
@@ -563,6 +563,7 @@ impl Config {
         s.spool_max_bytes = u64::from(ch.spool_max_mb) << 20;
         s.cluster = ch.cluster.clone();
         s.drain_timeout = std::time::Duration::from_secs(ch.drain_timeout_s);
+        s.retention_days = self.raw.storage.retention_days;
         Some(s)
     }
 
@@ -727,6 +728,9 @@ impl Config {
             max_pending: l.max_pending_queries,
             sensor: self.sensor(),
             pdns: crate::model::PdnsScope::parse(&self.raw.storage.pdns).unwrap_or_default(),
+            // Only with a ClickHouse sink (`setup` puts --clickhouse in url).
+            record_all: !self.raw.storage.clickhouse.url.is_empty()
+                && self.raw.storage.clickhouse.record == "all",
         }
     }
 }
@@ -780,6 +784,10 @@ pub fn setup(common: &crate::cli::CommonArgs) -> Result<Setup, crate::exit::Exit
         }
     }
     let clickhouse = config.clickhouse(common.clickhouse.as_deref(), &db);
+    if let Some(ch) = &clickhouse {
+        // What `--clickhouse` overrode (record = "all" depends on a sink).
+        config.raw.storage.clickhouse.url = ch.endpoint.url.clone();
+    }
     Ok(Setup {
         config,
         watch,

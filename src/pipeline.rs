@@ -11,7 +11,7 @@ use crate::dns::pairing::{qname_hash, PairKey, Pairing, PendingQuery, WatchedQue
 use crate::dns::wire::{self, NameBuf, WireError};
 use crate::dns::{self, parse, Flags, Message};
 use crate::model::{HourRow, Lookup, PdnsScope, Rrset, RrsetAggregator};
-use crate::watch::Watchlist;
+use crate::watch::{EntryId, Watchlist};
 
 /// Pipeline settings.
 #[derive(Clone, Debug)]
@@ -29,6 +29,11 @@ pub struct PipelineConfig {
     pub sensor: String,
     /// Which answered responses feed the rrset aggregator (`storage.pdns`).
     pub pdns: PdnsScope,
+    /// Record every lookup decoded, watched or not (ClickHouse with
+    /// `storage.clickhouse.record = "all"`): those nothing on the watch
+    /// list matched come out with an empty `entry` and are counted in
+    /// [`DnsStats::unwatched`], not in the other counters.
+    pub record_all: bool,
 }
 
 impl Default for PipelineConfig {
@@ -40,6 +45,7 @@ impl Default for PipelineConfig {
             max_pending: 100_000,
             sensor: String::new(),
             pdns: PdnsScope::default(),
+            record_all: false,
         }
     }
 }
@@ -85,7 +91,15 @@ pub struct DnsStats {
     pub late: u64,
     /// DNS decode errors by kind (indices of [`ErrorKind`]).
     pub errors: [u64; ErrorKind::COUNT],
+    /// Lookups nothing on the watch list touched, recorded only because
+    /// every lookup is (`record_all`); not in `lookups`.
+    pub unwatched: u64,
 }
+
+/// The pseudo entry id of a query nothing on the watch list matched, kept
+/// (decoded, waiting for its response like a watched one) because every
+/// lookup is recorded (`record_all`). Its lookup's entry is empty.
+const UNWATCHED: EntryId = EntryId::MAX;
 
 const HOUR_US: i64 = 3_600_000_000;
 
@@ -114,6 +128,7 @@ struct DnsStage {
     out: Vec<Lookup>,
     pdns: PdnsScope,
     rrsets: RrsetAggregator,
+    record_all: bool,
 }
 
 /// Packet in, lookups out.
@@ -147,6 +162,7 @@ impl Pipeline {
                 out: Vec::new(),
                 pdns: cfg.pdns,
                 rrsets: RrsetAggregator::default(),
+                record_all: cfg.record_all,
             },
             hour: Hour::default(),
             hourly: Vec::new(),
@@ -172,6 +188,12 @@ impl Pipeline {
     /// The sensor name recorded by default (on lookups and alerts).
     pub fn sensor(&self) -> &str {
         &self.stage.sensor
+    }
+
+    /// True when every lookup is recorded, watched or not (lookups with an
+    /// empty entry are the unwatched ones).
+    pub fn records_all(&self) -> bool {
+        self.stage.record_all
     }
 
     /// The watch list in use.
@@ -451,10 +473,20 @@ impl DnsStage {
         if !h.is_response() {
             self.stats.queries += 1;
             hour.queries += 1;
-            let watched = self.watch.match_name(&self.name);
+            let watched = self
+                .watch
+                .match_name(&self.name)
+                .or(self.record_all.then_some(UNWATCHED));
             let message = watched.map(|id| {
-                let entry = self.watch.entry(id).to_string();
-                Box::new(WatchedQuery::new(self.full(d.payload, &peek), &entry))
+                let entry = self.entry_name(id).to_string();
+                let m = if id == UNWATCHED {
+                    // Decode errors of unwatched messages are not counted
+                    // (so counters do not depend on `record_all`).
+                    parse::message_peeked(d.payload, &peek, &self.name)
+                } else {
+                    self.full(d.payload, &peek)
+                };
+                Box::new(WatchedQuery::new(m, &entry))
             });
             let key = PairKey {
                 client: d.src,
@@ -494,21 +526,35 @@ impl DnsStage {
         let query = self.pairing.take(&key);
         // The entry a watched query matched when it was seen (the list may
         // have been swapped since), else what the response matches now.
+        // (An unwatched query recorded for `record_all` has an empty entry:
+        // the response may still match, by an address in its answers.)
         let query_entry = query
             .as_ref()
             .and_then(|q| q.message.as_ref())
-            .map(|m| m.entry.to_string());
+            .map(|m| m.entry.to_string())
+            .filter(|e| !e.is_empty());
         let entry = match query_entry {
             Some(e) => Some(e),
             None => self
                 .watch
                 .match_name(&self.name)
                 .or_else(|| peek.addrs.iter().find_map(|a| self.watch.match_addr(*a)))
-                .map(|id| self.watch.entry(id).to_string()),
+                .map(|id| self.watch.entry(id).to_string())
+                .or_else(|| self.record_all.then(String::new)),
         };
-        let response = entry.as_ref().map(|_| self.full(d.payload, &peek));
-        // Count the rcode (extended rcode only known after a full decode).
-        let rcode = response.as_ref().map_or(h.rcode(), |m| m.rcode);
+        let watched = entry.as_ref().is_some_and(|e| !e.is_empty());
+        let response = match &entry {
+            Some(_) if watched => Some(self.full(d.payload, &peek)),
+            // Unwatched (`record_all`): decode errors not counted, as above.
+            Some(_) => Some(parse::message_peeked(d.payload, &peek, &self.name)),
+            None => None,
+        };
+        // Count the rcode (extended rcode only known after a full decode,
+        // which only watched responses get for the counters).
+        let rcode = match &response {
+            Some(m) if watched => m.rcode,
+            _ => h.rcode(),
+        };
         match hour.rcodes.iter_mut().find(|(r, _)| *r == rcode) {
             Some(slot) => slot.1 += 1,
             None => hour.rcodes.push((rcode, 1)),
@@ -519,7 +565,7 @@ impl DnsStage {
             }
             return;
         };
-        if self.pdns != PdnsScope::Off {
+        if self.pdns == PdnsScope::All || (watched && self.pdns != PdnsScope::Off) {
             self.add_rrsets(d.ts, query.as_ref(), &resp);
         }
         let mut also: Vec<String> = Vec::new();
@@ -534,7 +580,7 @@ impl DnsStage {
         let lookup = match query {
             Some(q) => {
                 let qmsg = q.message.as_deref();
-                if d.ts.saturating_sub(q.ts) > self.pairing.timeout_us() {
+                if watched && d.ts.saturating_sub(q.ts) > self.pairing.timeout_us() {
                     self.stats.late += 1;
                 }
                 Lookup {
@@ -568,7 +614,9 @@ impl DnsStage {
                 }
             }
             None => {
-                self.stats.unsolicited += 1;
+                if watched {
+                    self.stats.unsolicited += 1;
+                }
                 Lookup {
                     ts_us: d.ts,
                     entry,
@@ -598,7 +646,11 @@ impl DnsStage {
                 }
             }
         };
-        self.stats.lookups += 1;
+        if watched {
+            self.stats.lookups += 1;
+        } else {
+            self.stats.unwatched += 1;
+        }
         self.out.push(lookup);
     }
 
@@ -630,6 +682,15 @@ impl DnsStage {
         self.rrsets.add(ts, &resp.answers, &resp.bailiwick, sensor);
     }
 
+    /// The text of a watch entry id (empty for [`UNWATCHED`]).
+    fn entry_name(&self, id: EntryId) -> &str {
+        if id == UNWATCHED {
+            ""
+        } else {
+            self.watch.entry(id)
+        }
+    }
+
     /// The full decode of the message `peek` pre-parsed (its question name
     /// is in `self.name`).
     fn full(&mut self, payload: &[u8], peek: &wire::Peek) -> Message {
@@ -645,14 +706,19 @@ impl DnsStage {
             return;
         };
         let msg = q.message.as_deref();
-        self.stats.unanswered += 1;
-        self.stats.lookups += 1;
+        let entry = msg.map_or_else(
+            || self.entry_name(entry).to_string(),
+            |m| m.entry.to_string(),
+        );
+        if entry.is_empty() {
+            self.stats.unwatched += 1;
+        } else {
+            self.stats.unanswered += 1;
+            self.stats.lookups += 1;
+        }
         let lookup = Lookup {
             ts_us: q.ts,
-            entry: msg.map_or_else(
-                || self.watch.entry(entry).to_string(),
-                |m| m.entry.to_string(),
-            ),
+            entry,
             also: Vec::new(),
             querier: key.client,
             server: std::net::SocketAddr::new(key.server, q.server_port),
@@ -737,5 +803,39 @@ mod tests {
         assert_eq!(l.len(), 1);
         assert_eq!(l[0].entry, "a.example");
         assert_eq!(l[0].rtt_us, Some(1000));
+    }
+
+    #[test]
+    fn record_all_keeps_unwatched_lookups_with_an_empty_entry() {
+        let cfg = PipelineConfig {
+            record_all: true,
+            ..PipelineConfig::default()
+        };
+        let mut p = Pipeline::new(&cfg, Arc::new(Watchlist::new(["b.example"]).unwrap()));
+        p.begin_source("t");
+        // Answered, then a query never answered.
+        p.packet(0, 1, LinkType::Raw, &packet(false));
+        p.packet(1000, 2, LinkType::Raw, &packet(true));
+        p.packet(2000, 3, LinkType::Raw, &packet(false));
+        p.finish();
+        let l = p.take_lookups();
+        assert_eq!(l.len(), 2);
+        assert!(l
+            .iter()
+            .all(|l| l.entry.is_empty() && l.qname == "a.example"));
+        assert!(l[0].answered && !l[1].answered);
+        let s = p.dns_stats();
+        assert_eq!((s.lookups, s.unanswered, s.unwatched), (0, 0, 2));
+        // Off: nothing.
+        let mut p = Pipeline::new(
+            &PipelineConfig::default(),
+            Arc::new(Watchlist::new(["b.example"]).unwrap()),
+        );
+        p.begin_source("t");
+        p.packet(0, 1, LinkType::Raw, &packet(false));
+        p.packet(1000, 2, LinkType::Raw, &packet(true));
+        p.finish();
+        assert!(p.take_lookups().is_empty());
+        assert_eq!(p.dns_stats().unwatched, 0);
     }
 }

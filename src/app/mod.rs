@@ -64,6 +64,13 @@ fn check_config(args: &crate::cli::CheckConfigArgs) -> Result<(), ExitError> {
             }
         }
     }
+    let ch = &cfg.raw.storage.clickhouse;
+    if ch.record == "all" && ch.url.is_empty() {
+        tracing::warn!(
+            "{}: storage.clickhouse.record = \"all\" applies only with a ClickHouse sink (storage.clickhouse.url is empty; `--clickhouse URL` would set it)",
+            args.config.display()
+        );
+    }
     tracing::debug!(entries = watch.len(), "configuration valid");
     Ok(())
 }

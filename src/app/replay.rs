@@ -103,11 +103,22 @@ pub(super) fn replay(args: ReplayArgs) -> Result<(), ExitError> {
     }
     let files = sources.len();
     let (sink, preload): (Box<dyn crate::store::Sink>, _) = if args.no_db {
-        let Some(settings) = s.clickhouse.clone() else {
+        let Some(mut settings) = s.clickhouse.clone() else {
             return Err(ExitError::Usage(
                 "--no-db needs --clickhouse URL (or storage.clickhouse.url): the lookups must go somewhere".into(),
             ));
         };
+        // No database to put the spool beside (the default name would
+        // leave `dnswatch.db.clickhouse-spool` in the current directory):
+        // the per-user state directory, unless a spool or database is named.
+        if s.config.raw.storage.clickhouse.spool_dir.is_none()
+            && args.common.db.is_none()
+            && s.config.raw.storage.database.is_none()
+        {
+            if let Some(dir) = crate::store::clickhouse::state_spool_dir() {
+                settings.spool_dir = dir;
+            }
+        }
         let ch = crate::store::clickhouse::ClickHouseSink::open(settings).map_err(|e| rt(&e))?;
         (Box::new(ch), crate::model::Preload::default())
     } else {
@@ -227,6 +238,12 @@ fn print_summary(
         c.unsolicited(),
         c.late()
     );
+    if c.unwatched() > 0 {
+        println!(
+            "unwatched        {} lookups, for ClickHouse only (storage.clickhouse.record = \"all\")",
+            c.unwatched()
+        );
+    }
     println!("alerts           {}", c.alerts());
     let errors: Vec<String> = c
         .errors()

@@ -113,7 +113,8 @@ pub struct ClickHouseSection {
     pub tls_key_file: Option<PathBuf>,
     /// Do not verify the server certificate (testing only).
     pub tls_skip_verify: bool,
-    /// `watched`: the lookups stored in SQLite.
+    /// `watched`: the lookups stored in SQLite; `all`: every lookup decoded
+    /// (SQLite still keeps only the watched ones).
     pub record: String,
     /// Spool directory (batches wait here until the server has them).
     pub spool_dir: Option<PathBuf>,

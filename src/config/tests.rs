@@ -141,7 +141,7 @@ fn clickhouse_errors_name_file_line_and_key() {
             3,
         ),
         (
-            "[storage.clickhouse]\nrecord = \"all\"\n",
+            "[storage.clickhouse]\nrecord = \"everything\"\n",
             "storage.clickhouse.record",
             2,
         ),

@@ -207,7 +207,7 @@ pub fn render(c: &Counters, d: &DaemonInfo, p: &ProcessStats) -> String {
             .map(|(k, v)| (format!("{{kind=\"{}\"}}", label(k)), *v as f64))
             .collect::<Vec<_>>(),
     );
-    let scalars: [(&str, &str, &str, f64); 19] = [
+    let scalars: [(&str, &str, &str, f64); 20] = [
         (
             "dnswatch_dns_messages_total",
             "counter",
@@ -237,6 +237,12 @@ pub fn render(c: &Counters, d: &DaemonInfo, p: &ProcessStats) -> String {
             "counter",
             "Watched queries recorded as unanswered.",
             c.unanswered() as f64,
+        ),
+        (
+            "dnswatch_unwatched_lookups_total",
+            "counter",
+            "Lookups of nothing watched recorded for ClickHouse only (storage.clickhouse.record = \"all\").",
+            c.unwatched() as f64,
         ),
         (
             "dnswatch_alerts_suppressed_total",

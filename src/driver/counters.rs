@@ -25,6 +25,7 @@ pub struct Counters {
     pub(super) unanswered: u64,
     pub(super) unsolicited: u64,
     pub(super) late: u64,
+    pub(super) unwatched: u64,
     pub(super) alerts: u64,
     pub(super) alerts_by_kind: Vec<(String, u64)>,
     pub(super) alerts_suppressed: u64,
@@ -72,6 +73,11 @@ impl Counters {
     /// Of which answered after the response timeout (within the late window).
     pub fn late(&self) -> u64 {
         self.late
+    }
+    /// Lookups of nothing watched, recorded for ClickHouse only
+    /// (`storage.clickhouse.record = "all"`; not in [`Counters::lookups`]).
+    pub fn unwatched(&self) -> u64 {
+        self.unwatched
     }
     /// Alerts raised (handed to the store and the alert sinks).
     pub fn alerts(&self) -> u64 {

@@ -279,7 +279,7 @@ impl Runner {
         let due = force
             || self.batch.prune_before.is_some()
             || self.batch.scrub_before.is_some()
-            || self.batch.lookups.len() >= self.batch_size
+            || self.batch.lookups.len() + self.batch.unwatched.len() >= self.batch_size
             || self.pipeline.rrsets_pending() >= RRSETS_PER_BATCH
             || self.last_commit.elapsed() >= self.commit_interval;
         if due {
@@ -346,6 +346,7 @@ impl Runner {
             unanswered: d.unanswered,
             unsolicited: d.unsolicited,
             late: d.late,
+            unwatched: d.unwatched,
             alerts: self.alerts,
             alerts_by_kind: es.alerts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             alerts_suppressed: es.suppressed,
@@ -434,6 +435,19 @@ impl Runner {
     fn absorb(&mut self) {
         let mut lookups = self.pipeline.take_lookups();
         self.pseudonymise(&mut lookups);
+        if self.pipeline.records_all() {
+            // Unwatched lookups (`record = "all"`) go to ClickHouse only:
+            // not to SQLite, not to the detectors.
+            for l in lookups {
+                if l.entry.is_empty() {
+                    self.batch.unwatched.push(l);
+                } else {
+                    self.engine.lookup(&l);
+                    self.batch.lookups.push(l);
+                }
+            }
+            return;
+        }
         for l in &lookups {
             self.engine.lookup(l);
         }

@@ -124,6 +124,10 @@ impl StoreError {
 pub struct Batch {
     /// Lookups of watched entries.
     pub lookups: Vec<Lookup>,
+    /// Lookups nothing on the watch list touched (empty `entry`), present
+    /// only with `storage.clickhouse.record = "all"`: the ClickHouse sink
+    /// stores them, SQLite and the detectors never see them.
+    pub unwatched: Vec<Lookup>,
     /// Hourly traffic counters (added to what is stored).
     pub hourly: Vec<HourRow>,
     /// Alerts raised.
@@ -143,6 +147,7 @@ impl Batch {
         let lookups: usize = self
             .lookups
             .iter()
+            .chain(&self.unwatched)
             .map(|l| {
                 std::mem::size_of::<Lookup>()
                     + l.entry.len()
@@ -191,6 +196,7 @@ impl Batch {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.lookups.is_empty()
+            && self.unwatched.is_empty()
             && self.hourly.is_empty()
             && self.alerts.is_empty()
             && self.rrsets.is_empty()
@@ -248,6 +254,7 @@ type BatchKey = (
     usize,
     usize,
     usize,
+    usize,
     Option<(i64, String)>,
     Option<(i64, String)>,
 );
@@ -256,6 +263,7 @@ fn batch_key(b: &Batch) -> BatchKey {
     let end = |l: Option<&Lookup>| l.map(|l| (l.ts_us, l.source.clone()));
     (
         b.lookups.len(),
+        b.unwatched.len(),
         b.hourly.len(),
         b.alerts.len(),
         b.rrsets.len(),

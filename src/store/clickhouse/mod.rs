@@ -27,7 +27,9 @@
 //!   this check is ours; it costs one small query per part, and only on retries.
 
 pub mod client;
+mod encode;
 pub mod read;
+pub mod rowbinary;
 pub mod schema;
 mod shipper;
 pub mod spool;
@@ -43,9 +45,9 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use self::client::{Client, Endpoint};
-use self::schema::{migrate, quote_ident, quote_str, SummaryKey, TableDef, TABLES};
+use self::schema::{migrate, quote_ident, quote_str, TableDef, TABLES};
 use self::shipper::Shipper;
-use self::spool::{Entry, Part, Record, Spool, SpoolError};
+use self::spool::{Entry, Record, Spool, SpoolError};
 use super::{Batch, Sink, StoreError};
 use crate::model::{Alert, Severity};
 
@@ -149,6 +151,9 @@ pub struct Settings {
     pub cluster: String,
     /// How long [`Sink::close`] waits for the spool to drain.
     pub drain_timeout: Duration,
+    /// `storage.retention_days` (the `TTL` of the retained tables on
+    /// servers that have one; 0: none).
+    pub retention_days: u32,
     /// Fail at open when the server refuses us (authentication, a table
     /// of another schema, a newer schema; replay) instead of spooling until
     /// it is fixed (daemon). A server that cannot be reached is spooled
@@ -177,6 +182,7 @@ impl Settings {
             spool_max_bytes: 1 << 30,
             cluster: String::new(),
             drain_timeout: Duration::from_secs(60),
+            retention_days: 0,
             require_server: true,
         }
     }
@@ -199,6 +205,21 @@ pub fn host_name() -> String {
     } else {
         n
     }
+}
+
+/// The spool of a run without a database (`replay --no-db`):
+/// `$XDG_STATE_HOME/dnswatch/clickhouse-spool`, else
+/// `$HOME/.local/state/dnswatch/clickhouse-spool`; `None` without either.
+pub fn state_spool_dir() -> Option<PathBuf> {
+    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .and_then(abs)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(abs)
+                .map(|h| h.join(".local/state"))
+        })?;
+    Some(state.join("dnswatch").join("clickhouse-spool"))
 }
 
 /// Counters of the sink (for metrics and `db stats`).
@@ -423,6 +444,8 @@ pub struct ClickHouseSink {
     /// Batches dropped since the last `clickhouse_spool_full` alert was spooled.
     dropped_unreported: u64,
     dropped_since_us: i64,
+    /// RowBinary and record buffers, reused from batch to batch.
+    encoder: encode::Encoder,
 }
 
 impl ClickHouseSink {
@@ -446,6 +469,12 @@ impl ClickHouseSink {
             false
         };
         let (spool, found) = Spool::open(&settings.spool_dir)?;
+        tracing::info!(
+            url = %settings.endpoint.url,
+            spool = %settings.spool_dir.display(),
+            "ClickHouse batches are spooled in {} until the server has them",
+            settings.spool_dir.display()
+        );
         let shared = Arc::new(Shared::default());
         {
             let mut q = shared.lock();
@@ -486,6 +515,7 @@ impl ClickHouseSink {
             counter: 0,
             dropped_unreported: 0,
             dropped_since_us: 0,
+            encoder: encode::Encoder::default(),
         })
     }
 
@@ -503,99 +533,13 @@ impl ClickHouseSink {
         h.finish()
     }
 
-    /// Encodes a batch into parts by (table, day).
-    fn encode(&self, batch: &Batch, batch_id: u64, extra_alerts: &[Alert]) -> Record {
-        let sensor = self.settings.sensor.as_str();
-        let mut parts: BTreeMap<(u8, i64), (u32, Vec<u8>)> = BTreeMap::new();
-        let mut put = |table: usize, us: i64, f: &mut dyn FnMut(&mut Vec<u8>)| {
-            let p = parts
-                .entry((table as u8, schema::day_of(us)))
-                .or_insert_with(|| (0, Vec::new()));
-            p.0 += 1;
-            f(&mut p.1);
-        };
-        let mut qsum: HashMap<(&str, [u8; 16]), (i64, i64, u64)> = HashMap::new();
-        let mut nsum: HashMap<(&str, &str), (i64, i64, u64)> = HashMap::new();
-        for l in &batch.lookups {
-            put(0, l.ts_us, &mut |o| {
-                schema::lookup_row(o, l, sensor, batch_id)
-            });
-            put(1, l.ts_us, &mut |o| {
-                schema::by_querier_row(o, l, sensor, batch_id);
-            });
-            let q = schema::addr16(l.querier.ip());
-            for e in l.entries() {
-                let s = qsum.entry((e, q)).or_insert((l.ts_us, l.ts_us, 0));
-                s.0 = s.0.min(l.ts_us);
-                s.1 = s.1.max(l.ts_us);
-                s.2 += 1;
-                let s = nsum
-                    .entry((e, l.qname.as_str()))
-                    .or_insert((l.ts_us, l.ts_us, 0));
-                s.0 = s.0.min(l.ts_us);
-                s.1 = s.1.max(l.ts_us);
-                s.2 += 1;
-            }
-        }
-        let mut qsum: Vec<_> = qsum.into_iter().collect();
-        qsum.sort_unstable();
-        for ((e, q), (first, last, n)) in qsum {
-            put(2, last, &mut |o| {
-                schema::summary_row(
-                    o,
-                    sensor,
-                    e,
-                    SummaryKey::Querier(q),
-                    first,
-                    last,
-                    n,
-                    batch_id,
-                );
-            });
-        }
-        let mut nsum: Vec<_> = nsum.into_iter().collect();
-        nsum.sort_unstable();
-        for ((e, name), (first, last, n)) in nsum {
-            put(3, last, &mut |o| {
-                schema::summary_row(
-                    o,
-                    sensor,
-                    e,
-                    SummaryKey::Name(name),
-                    first,
-                    last,
-                    n,
-                    batch_id,
-                );
-            });
-        }
-        for h in &batch.hourly {
-            put(4, h.hour_us, &mut |o| {
-                schema::hourly_row(o, sensor, h.hour_us, &h.metric, h.value, batch_id);
-            });
-        }
-        for a in batch.alerts.iter().chain(extra_alerts) {
-            put(5, a.ts_us, &mut |o| {
-                schema::alert_row(o, a, sensor, "sensor", batch_id)
-            });
-        }
-        for r in &batch.rrsets {
-            put(6, r.time_last_us, &mut |o| {
-                schema::rrset_row(o, r, sensor, batch_id)
-            });
-        }
-        Record {
-            batch_id,
-            parts: parts
-                .into_iter()
-                .map(|((table, day), (rows, body))| Part {
-                    table,
-                    day,
-                    rows,
-                    body,
-                })
-                .collect(),
-        }
+    /// Encodes a batch into parts by (table, day) (tests: the record the
+    /// sink would spool).
+    #[cfg(test)]
+    fn encode(&mut self, batch: &Batch, batch_id: u64, extra_alerts: &[Alert]) -> Record {
+        let sensor = self.settings.sensor.clone();
+        let payload = self.encoder.encode(batch, batch_id, &sensor, extra_alerts);
+        Record::decode(payload).unwrap_or_else(|(at, why)| panic!("{why} at {at}"))
     }
 
     fn spool_full_alert(&self, ts_us: i64) -> Alert {
@@ -640,12 +584,18 @@ impl Sink for ClickHouseSink {
         if let Some(before) = batch.prune_before {
             self.shared.lock().prune_before = Some(before);
         }
-        if batch.lookups.is_empty() && batch.hourly.is_empty() && batch.alerts.is_empty() {
+        if batch.lookups.is_empty()
+            && batch.unwatched.is_empty()
+            && batch.hourly.is_empty()
+            && batch.alerts.is_empty()
+            && batch.rrsets.is_empty()
+        {
             return Ok(());
         }
         let ts = batch
             .lookups
             .first()
+            .or(batch.unwatched.first())
             .map(|l| l.ts_us)
             .or_else(|| batch.hourly.first().map(|h| h.hour_us))
             .or_else(|| batch.alerts.first().map(|a| a.ts_us))
@@ -656,14 +606,18 @@ impl Sink for ClickHouseSink {
             Vec::new()
         };
         let id = self.batch_id();
-        let payload = self.encode(batch, id, &extra).encode();
+        let payload = self
+            .encoder
+            .encode(batch, id, &self.settings.sensor, &extra);
         let size = payload.len() as u64 + 16;
         let used = self.shared.lock().bytes;
         if used + size > self.settings.spool_max_bytes {
             let s = &self.shared.stats;
             s.dropped_batches.fetch_add(1, Ordering::Relaxed);
-            s.dropped_lookups
-                .fetch_add(batch.lookups.len() as u64, Ordering::Relaxed);
+            s.dropped_lookups.fetch_add(
+                (batch.lookups.len() + batch.unwatched.len()) as u64,
+                Ordering::Relaxed,
+            );
             if self.dropped_unreported == 0 {
                 self.dropped_since_us = ts;
                 tracing::error!(
@@ -677,7 +631,7 @@ impl Sink for ClickHouseSink {
         }
         let entry = self
             .spool
-            .append(&payload)
+            .append(payload)
             .map_err(|e| StoreError::ClickHouse(e.into()))?;
         if !extra.is_empty() {
             tracing::warn!(

@@ -4,10 +4,15 @@
 //! One schema for ClickHouse 18.16 (Debian's) and modern servers: no
 //! `DateTime64` (times are `Int64` µs, with a `DateTime` alias column for
 //! people), no `IPv6` type (addresses are `FixedString(16)`, IPv4 mapped into
-//! `::ffff:0:0/96`), no `LowCardinality` (it needs an experimental setting
-//! on 18.16; the repetitive columns compress to almost nothing anyway
-//! because rows are sorted by entry and name), no `TTL` clause (retention
-//! drops whole day partitions instead, which every version supports).
+//! `::ffff:0:0/96`). What differs by server version ([`Ddl`], from
+//! `SELECT version()` at each migration): from 19.3 on (where it stopped
+//! needing `allow_experimental_low_cardinality_type`) the repetitive string
+//! columns ([`LOW_CARDINALITY`]) are `LowCardinality(String)`; from 19.6 on
+//! (table `TTL`) the tables retention prunes carry a `TTL` of
+//! `storage.retention_days`. Older servers get plain `String` and no `TTL`;
+//! retention drops whole day partitions there (and everywhere: it is cheap).
+//! RowBinary is the same for `String` and `LowCardinality(String)`, so the
+//! encoder does not care which a table has.
 //!
 //! Every table is `MergeTree`, partitioned by UTC day (`intDiv(µs, 86400e6)`,
 //! independent of the server's time zone) and carries `sensor` and
@@ -16,7 +21,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::model::{Alert, Lookup, Rrset};
+pub use super::rowbinary::*;
 
 /// Microseconds in a day: the partition key of every table.
 pub const DAY_US: i64 = 86_400_000_000;
@@ -227,23 +232,145 @@ fn order_by(name: &str) -> &'static str {
     }
 }
 
+/// Columns that are `LowCardinality` where the server supports it: few
+/// distinct values each (a sensor, an entry, a type or class, flags, an
+/// rcode, an alert kind, a metric name).
+pub const LOW_CARDINALITY: &[&str] = &[
+    "sensor",
+    "entry",
+    "transport",
+    "qtype",
+    "qclass",
+    "flags",
+    "rcode",
+    "scope",
+    "kind",
+    "severity",
+    "metric",
+    "rrtype",
+];
+
+/// Tables retention prunes (the others are kept, as in SQLite): they get
+/// the `TTL`.
+pub const RETAINED: &[&str] = &["lookups", "lookups_by_querier", "pdns_rrsets"];
+
+/// First server version with `LowCardinality` without an experimental
+/// setting (ClickHouse 19.3.3 changelog: "Removed
+/// `allow_experimental_low_cardinality_type` setting").
+pub const LOW_CARDINALITY_SINCE: (u32, u32) = (19, 3);
+
+/// First server version with table `TTL` (ClickHouse 19.6.2.11: "TTL
+/// expressions for columns and tables").
+pub const TTL_SINCE: (u32, u32) = (19, 6);
+
+/// What the DDL for one server may use (see the module documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ddl {
+    /// Repetitive string columns as `LowCardinality`.
+    pub low_cardinality: bool,
+    /// The server has table `TTL`.
+    pub ttl: bool,
+    /// `storage.retention_days` (0: keep forever, no `TTL`).
+    pub retention_days: u32,
+}
+
+/// `(major, minor)` of a `SELECT version()` answer like `18.16.1` or
+/// `24.8.4.13`; `None` for anything else.
+pub fn server_version(text: &str) -> Option<(u32, u32)> {
+    let mut it = text.trim().split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+impl Ddl {
+    /// The DDL of 18.16 (the lowest common denominator; also what an
+    /// unrecognised version gets).
+    pub const LEGACY: Self = Self {
+        low_cardinality: false,
+        ttl: false,
+        retention_days: 0,
+    };
+
+    /// For a server answering `version` to `SELECT version()`.
+    pub fn for_server(version: &str, retention_days: u32) -> Self {
+        let v = server_version(version).unwrap_or((0, 0));
+        Self {
+            low_cardinality: v >= LOW_CARDINALITY_SINCE,
+            ttl: v >= TTL_SINCE,
+            retention_days,
+        }
+    }
+
+    /// The type of `column` (declared `ty` in its [`TableDef`]) here.
+    pub fn column_type(&self, column: &str, ty: &str) -> String {
+        if self.low_cardinality && LOW_CARDINALITY.contains(&column) {
+            if let Some(lc) = low_cardinality_of(ty) {
+                return lc;
+            }
+        }
+        ty.to_string()
+    }
+
+    /// The table `TTL` clause of `t` (empty without one).
+    pub fn ttl_clause(&self, t: &TableDef) -> String {
+        match self.ttl_expr(t) {
+            Some(e) => format!(" TTL {e}"),
+            None => String::new(),
+        }
+    }
+
+    /// The `TTL` expression of `t`, when it has one here.
+    pub fn ttl_expr(&self, t: &TableDef) -> Option<String> {
+        (self.ttl && self.retention_days > 0 && RETAINED.contains(&t.name)).then(|| {
+            format!(
+                "toDateTime(intDiv({}, 1000000)) + INTERVAL {} DAY",
+                t.time_column, self.retention_days
+            )
+        })
+    }
+}
+
+/// The `LowCardinality` form of a string type (`None` for other types).
+pub fn low_cardinality_of(ty: &str) -> Option<String> {
+    match ty {
+        "String" | "Nullable(String)" => Some(format!("LowCardinality({ty})")),
+        _ => None,
+    }
+}
+
+/// True when `column` is in the sorting key of `table` (its type cannot
+/// be changed in place by `ALTER ... MODIFY COLUMN`).
+fn in_sorting_key(table: &str, column: &str) -> bool {
+    order_by(table)
+        .trim_matches(|c| c == '(' || c == ')')
+        .split(", ")
+        .any(|c| c == column)
+}
+
 /// `CREATE TABLE` of one table in `db` with `prefix`, as the migration
-/// that created it made it (later migrations add the other columns).
+/// that created it made it on 18.16 (later migrations add the other columns).
 pub fn create_table(t: &TableDef, db: &str, prefix: &str) -> String {
+    create_table_for(t, db, prefix, &Ddl::LEGACY)
+}
+
+/// `CREATE TABLE` of one table for a server with `ddl`.
+pub fn create_table_for(t: &TableDef, db: &str, prefix: &str, ddl: &Ddl) -> String {
     let mut cols: Vec<String> = t.columns[..t.v1_columns]
         .iter()
-        .map(|(c, ty)| format!("`{c}` {ty}"))
+        .map(|(c, ty)| format!("`{c}` {}", ddl.column_type(c, ty)))
         .collect();
     if t.name == "lookups" || t.name == "alerts" {
         cols.push("`time` DateTime ALIAS toDateTime(intDiv(ts_us, 1000000))".into());
     }
     format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{name} ({cols}) ENGINE = MergeTree PARTITION BY intDiv({tc}, {DAY_US}) ORDER BY {order}",
+        "CREATE TABLE IF NOT EXISTS {db}.{name} ({cols}) ENGINE = MergeTree PARTITION BY intDiv({tc}, {DAY_US}) ORDER BY {order}{ttl}",
         db = quote_ident(db),
         name = quote_ident(&format!("{prefix}{}", t.name)),
         cols = cols.join(", "),
         tc = t.time_column,
         order = order_by(t.name),
+        ttl = ddl.ttl_clause(t),
     )
 }
 
@@ -262,7 +389,7 @@ pub fn create_distributed(t: &TableDef, db: &str, prefix: &str, cluster: &str) -
 
 /// The columns a table has beyond its `CREATE TABLE`, as `ALTER TABLE`
 /// statements on `table` (the local table, or its Distributed `_all`).
-pub fn added_columns(t: &TableDef, db: &str, table: &str) -> Vec<String> {
+pub fn added_columns(t: &TableDef, db: &str, table: &str, ddl: &Ddl) -> Vec<String> {
     t.columns[t.v1_columns..]
         .iter()
         .map(|(c, ty)| {
@@ -270,9 +397,37 @@ pub fn added_columns(t: &TableDef, db: &str, table: &str) -> Vec<String> {
                 "ALTER TABLE {db}.{table} ADD COLUMN `{c}` {ty}",
                 db = quote_ident(db),
                 table = quote_ident(table),
+                ty = ddl.column_type(c, ty),
             )
         })
         .collect()
+}
+
+/// Schema version 4 on a server with `LowCardinality`: the repetitive
+/// string columns of tables made before become `LowCardinality` (except
+/// sorting-key columns, which stay `String`: same RowBinary, same queries).
+/// Nothing on older servers. (The `TTL` is kept in step with the retention
+/// setting at every start, not by a migration.)
+pub fn low_cardinality_columns(db: &str, prefix: &str, ddl: &Ddl) -> Vec<String> {
+    if !ddl.low_cardinality {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for t in TABLES {
+        for (c, ty) in t.columns {
+            if !LOW_CARDINALITY.contains(c) || in_sorting_key(t.name, c) {
+                continue;
+            }
+            if let Some(lc) = low_cardinality_of(ty) {
+                out.push(format!(
+                    "ALTER TABLE {}.{} MODIFY COLUMN `{c}` {lc}",
+                    quote_ident(db),
+                    quote_ident(&format!("{prefix}{}", t.name)),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Schema migrations; `schema_version` holds the highest applied. Each is a
@@ -280,24 +435,31 @@ pub fn added_columns(t: &TableDef, db: &str, table: &str) -> Vec<String> {
 /// the first six tables of [`TABLES`]; version 2: [`PDNS_RRSETS`];
 /// version 3: the lookups' DNS header, EDNS, sizes and authority section
 /// and the alerts' window start (`ALTER TABLE ... ADD COLUMN`, which 18.16
-/// runs as a metadata change).
+/// runs as a metadata change); version 4: `LowCardinality` columns where
+/// the server has them ([`low_cardinality_columns`]). As 18.16 runs them.
 pub fn migrations(db: &str, prefix: &str) -> Vec<Vec<String>> {
+    migrations_for(db, prefix, &Ddl::LEGACY)
+}
+
+/// The migrations for a server with `ddl` (see [`migrations`]).
+pub fn migrations_for(db: &str, prefix: &str, ddl: &Ddl) -> Vec<Vec<String>> {
     vec![
         TABLES[..6]
             .iter()
-            .map(|t| create_table(t, db, prefix))
+            .map(|t| create_table_for(t, db, prefix, ddl))
             .collect(),
-        vec![create_table(&PDNS_RRSETS, db, prefix)],
+        vec![create_table_for(&PDNS_RRSETS, db, prefix, ddl)],
         [
-            added_columns(&LOOKUPS, db, &format!("{prefix}lookups")),
-            added_columns(&ALERTS, db, &format!("{prefix}alerts")),
+            added_columns(&LOOKUPS, db, &format!("{prefix}lookups"), ddl),
+            added_columns(&ALERTS, db, &format!("{prefix}alerts"), ddl),
         ]
         .concat(),
+        low_cardinality_columns(db, prefix, ddl),
     ]
 }
 
 /// Newest schema version this binary knows.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A ClickHouse identifier in back quotes.
 pub fn quote_ident(s: &str) -> String {
@@ -331,239 +493,6 @@ pub fn addr16_text(s: &str) -> [u8; 16] {
     s.parse::<IpAddr>().map_or([0; 16], addr16)
 }
 
-/// Appends an unsigned LEB128 length.
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// Appends a `String`.
-pub fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// Appends a `Nullable(String)`.
-pub fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => {
-            out.push(0);
-            put_str(out, s);
-        }
-        None => out.push(1),
-    }
-}
-
-/// Appends an `Array(String)`.
-pub fn put_str_array<'s>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'s str>) {
-    put_varint(out, items.len() as u64);
-    for s in items {
-        put_str(out, s);
-    }
-}
-
-/// One lookup as a `lookups` row.
-pub fn lookup_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64) {
-    out.extend_from_slice(&l.ts_us.to_le_bytes());
-    put_str(
-        out,
-        if l.sensor.is_empty() {
-            sensor
-        } else {
-            &l.sensor
-        },
-    );
-    put_str(out, &l.entry);
-    put_str_array(out, l.also.iter().map(String::as_str));
-    out.extend_from_slice(&addr16(l.querier.ip()));
-    out.extend_from_slice(&l.querier.port().to_le_bytes());
-    out.extend_from_slice(&addr16(l.server.ip()));
-    out.extend_from_slice(&l.server.port().to_le_bytes());
-    put_str(out, &l.transport);
-    put_str(out, &l.qname);
-    put_str(out, &l.qtype);
-    put_str(out, &l.qclass);
-    out.push(l.opcode);
-    put_str(out, &l.flags);
-    put_opt_str(out, l.rcode.as_deref());
-    put_str_array(out, l.answers.iter().map(|a| a.name.as_str()));
-    put_str_array(out, l.answers.iter().map(|a| a.rtype.as_str()));
-    put_varint(out, l.answers.len() as u64);
-    for a in &l.answers {
-        out.extend_from_slice(&a.ttl.to_le_bytes());
-    }
-    put_str_array(out, l.answers.iter().map(|a| a.data.as_str()));
-    match l.rtt_us {
-        Some(v) => {
-            out.push(0);
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        None => out.push(1),
-    }
-    put_opt_str(out, l.ecs.as_deref());
-    out.push(u8::from(l.query_seen));
-    out.push(u8::from(l.answered));
-    put_str(out, &l.source);
-    out.extend_from_slice(&batch_id.to_le_bytes());
-    out.extend_from_slice(&l.dns_id.to_le_bytes());
-    for c in [l.counts.qd, l.counts.an, l.counts.ns, l.counts.ar] {
-        out.extend_from_slice(&c.to_le_bytes());
-    }
-    match l.edns {
-        Some(e) => {
-            out.extend_from_slice(&[0, e.version, 0]);
-            out.extend_from_slice(&e.udp_size.to_le_bytes());
-            out.extend_from_slice(&[0, u8::from(e.dnssec_ok), 0]);
-            out.extend_from_slice(&e.z.to_le_bytes());
-        }
-        None => out.extend_from_slice(&[1, 1, 1, 1]),
-    }
-    for size in [l.query_size, l.response_size] {
-        match size {
-            Some(v) => {
-                out.push(0);
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            None => out.push(1),
-        }
-    }
-    put_str_array(out, l.authority.iter().map(|a| a.name.as_str()));
-    put_str_array(out, l.authority.iter().map(|a| a.rtype.as_str()));
-    put_varint(out, l.authority.len() as u64);
-    for a in &l.authority {
-        out.extend_from_slice(&a.ttl.to_le_bytes());
-    }
-    put_str_array(out, l.authority.iter().map(|a| a.data.as_str()));
-}
-
-/// One lookup as a `lookups_by_querier` row.
-pub fn by_querier_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64) {
-    out.extend_from_slice(&addr16(l.querier.ip()));
-    out.extend_from_slice(&l.ts_us.to_le_bytes());
-    put_str(
-        out,
-        if l.sensor.is_empty() {
-            sensor
-        } else {
-            &l.sensor
-        },
-    );
-    put_str(out, &l.entry);
-    put_str(out, &l.qname);
-    put_str(out, &l.qtype);
-    out.extend_from_slice(&batch_id.to_le_bytes());
-}
-
-/// One alert as an `alerts` row (`sensor` when the alert names none).
-pub fn alert_row(out: &mut Vec<u8>, a: &Alert, sensor: &str, scope: &str, batch_id: u64) {
-    out.extend_from_slice(&a.ts_us.to_le_bytes());
-    put_str(
-        out,
-        if a.sensor.is_empty() {
-            sensor
-        } else {
-            &a.sensor
-        },
-    );
-    put_str(out, scope);
-    put_str(out, &a.id);
-    put_str(out, &a.kind);
-    put_str(out, a.severity.as_str());
-    put_str(out, &a.entry);
-    put_str_array(out, a.entries.iter().map(String::as_str));
-    put_str(out, &a.name);
-    put_opt_str(out, a.querier.as_deref());
-    put_str(out, &a.window);
-    put_str(out, &a.evidence.to_string());
-    put_str(out, &a.message);
-    out.extend_from_slice(&a.suppressed.to_le_bytes());
-    out.extend_from_slice(&batch_id.to_le_bytes());
-    match a.window_start_us {
-        Some(v) => {
-            out.push(0);
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        None => out.push(1),
-    }
-}
-
-#[allow(clippy::too_many_arguments)] // one per column
-/// A summary row (`querier_summary` when `key` is an address, else `name_summary`).
-pub fn summary_row(
-    out: &mut Vec<u8>,
-    sensor: &str,
-    entry: &str,
-    key: SummaryKey<'_>,
-    first: i64,
-    last: i64,
-    count: u64,
-    batch_id: u64,
-) {
-    put_str(out, sensor);
-    put_str(out, entry);
-    match key {
-        SummaryKey::Querier(q) => out.extend_from_slice(&q),
-        SummaryKey::Name(n) => put_str(out, n),
-    }
-    out.extend_from_slice(&first.to_le_bytes());
-    out.extend_from_slice(&last.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&batch_id.to_le_bytes());
-}
-
-/// The key column of a summary row.
-#[derive(Clone, Copy, Debug)]
-pub enum SummaryKey<'a> {
-    /// `querier_summary`.
-    Querier([u8; 16]),
-    /// `name_summary`.
-    Name(&'a str),
-}
-
-/// One hourly counter as a `traffic_hourly` row.
-pub fn hourly_row(
-    out: &mut Vec<u8>,
-    sensor: &str,
-    hour_us: i64,
-    metric: &str,
-    value: u64,
-    batch_id: u64,
-) {
-    put_str(out, sensor);
-    out.extend_from_slice(&hour_us.to_le_bytes());
-    put_str(out, metric);
-    out.extend_from_slice(&value.to_le_bytes());
-    out.extend_from_slice(&batch_id.to_le_bytes());
-}
-
-/// One rrset (a batch's aggregate) as a `pdns_rrsets` row.
-pub fn rrset_row(out: &mut Vec<u8>, r: &Rrset, sensor: &str, batch_id: u64) {
-    // The rrset's own sensor (a dnstap peer's identity), else the sink's.
-    put_str(
-        out,
-        if r.sensor.is_empty() {
-            sensor
-        } else {
-            &r.sensor
-        },
-    );
-    put_str(out, &r.rrname);
-    put_str(out, &r.rrtype);
-    put_str(out, &r.rdata);
-    put_str(out, &r.bailiwick);
-    out.extend_from_slice(&r.time_first_us.to_le_bytes());
-    out.extend_from_slice(&r.time_last_us.to_le_bytes());
-    out.extend_from_slice(&r.count.to_le_bytes());
-    out.extend_from_slice(&batch_id.to_le_bytes());
-}
-
 /// The day (partition) of a µs time.
 pub fn day_of(us: i64) -> i64 {
     us.div_euclid(DAY_US)
@@ -577,6 +506,9 @@ pub(super) fn migrate(
     use std::collections::HashMap;
     let db = quote_ident(&s.database);
     c.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+    let version = c.query("SELECT version()")?;
+    let ddl = Ddl::for_server(&version, s.retention_days);
+    tracing::debug!(url = %c.url(), version = %version.trim(), ?ddl, "ClickHouse server");
     let version_table = format!(
         "{db}.{}",
         quote_ident(&format!("{}schema_version", s.table_prefix))
@@ -597,12 +529,14 @@ pub(super) fn migrate(
             known: SCHEMA_VERSION,
         });
     }
-    for (i, stmts) in migrations(&s.database, &s.table_prefix)
+    for (i, stmts) in migrations_for(&s.database, &s.table_prefix, &ddl)
         .iter()
         .enumerate()
         .skip(found as usize)
     {
-        for sql in stmts {
+        // Tables this run created already have the `LowCardinality` types.
+        let made_here = i + 1 == 4 && found == 0;
+        for sql in stmts.iter().filter(|_| !made_here) {
             c.query(sql)?;
         }
         c.query(&format!(
@@ -641,8 +575,9 @@ pub(super) fn migrate(
             for (col, ty) in &t.columns[t.v1_columns..] {
                 if !have.contains_key(&(all.clone(), (*col).to_string())) {
                     c.query(&format!(
-                        "ALTER TABLE {db}.{} ADD COLUMN `{col}` {ty}",
-                        quote_ident(&all)
+                        "ALTER TABLE {db}.{} ADD COLUMN `{col}` {}",
+                        quote_ident(&all),
+                        ddl.column_type(col, ty)
                     ))?;
                 }
             }
@@ -652,7 +587,9 @@ pub(super) fn migrate(
         let name = format!("{}{}", s.table_prefix, t.name);
         for (col, ty) in t.columns {
             match have.get(&(name.clone(), (*col).to_string())) {
-                Some(found) if found == ty => {}
+                // Either form: RowBinary is the same.
+                Some(found)
+                    if found == ty || low_cardinality_of(ty).is_some_and(|lc| *found == lc) => {}
                 Some(found) => {
                     return Err(ChError::Schema {
                         url: c.url().to_string(),
@@ -668,6 +605,43 @@ pub(super) fn migrate(
                     })
                 }
             }
+        }
+    }
+    keep_ttl(c, s, &ddl)
+}
+
+/// Keeps the `TTL` of the retained tables equal to `storage.retention_days`
+/// on servers that have `TTL` (a changed setting reaches existing tables).
+/// A failure is logged, not fatal: retention also drops old partitions.
+fn keep_ttl(
+    c: &super::client::Client,
+    s: &super::Settings,
+    ddl: &Ddl,
+) -> Result<(), super::ChError> {
+    if !ddl.ttl {
+        return Ok(());
+    }
+    for t in TABLES.iter().filter(|t| RETAINED.contains(&t.name)) {
+        let name = format!("{}{}", s.table_prefix, t.name);
+        let engine = c.query(&format!(
+            "SELECT engine_full FROM system.tables WHERE database = {} AND name = {} FORMAT TabSeparatedRaw",
+            quote_str(&s.database),
+            quote_str(&name)
+        ))?;
+        let has = engine.contains(" TTL ");
+        let sql = match ddl.ttl_expr(t) {
+            Some(_) if engine.contains(&format!("toIntervalDay({})", ddl.retention_days)) => {
+                continue
+            }
+            Some(e) => format!("ALTER TABLE {} MODIFY TTL {e}", s.table(t)),
+            None if has => format!("ALTER TABLE {} REMOVE TTL", s.table(t)),
+            None => continue,
+        };
+        if let Err(e) = c.query(&sql) {
+            tracing::warn!(
+                "{e} (table {}.{name}: retention still drops old day partitions)",
+                s.database
+            );
         }
     }
     Ok(())
@@ -688,5 +662,116 @@ mod tests {
         assert_eq!(addr_from16(addr16(ip6)), ip6);
         assert_eq!(day_of(-1), -1);
         assert_eq!(quote_str("a'b\\"), "'a\\'b\\\\'");
+    }
+
+    #[test]
+    fn server_versions_pick_the_ddl() {
+        assert_eq!(server_version("18.16.1\n"), Some((18, 16)));
+        assert_eq!(server_version("24.8.4.13"), Some((24, 8)));
+        assert_eq!(server_version("nonsense"), None);
+        let old = Ddl::for_server("18.16.1", 30);
+        assert_eq!((old.low_cardinality, old.ttl), (false, false));
+        let lc = Ddl::for_server("19.3.3.1", 30);
+        assert_eq!((lc.low_cardinality, lc.ttl), (true, false));
+        let new = Ddl::for_server("19.6.2.11", 30);
+        assert_eq!((new.low_cardinality, new.ttl), (true, true));
+        assert!(!Ddl::for_server("19.2.9", 30).low_cardinality);
+        assert!(!Ddl::for_server("19.5.4", 30).ttl);
+        // Unrecognised: the DDL every version runs.
+        assert_eq!(
+            Ddl::for_server("x.y", 30),
+            Ddl {
+                retention_days: 30,
+                ..Ddl::LEGACY
+            }
+        );
+    }
+
+    #[test]
+    fn the_ddl_of_18_16_has_no_low_cardinality_and_no_ttl() {
+        let ddl = Ddl::for_server("18.16.1", 30);
+        let all: Vec<String> = migrations_for("db", "p_", &ddl).concat();
+        assert!(all
+            .iter()
+            .all(|s| !s.contains("LowCardinality") && !s.contains("TTL")));
+        assert_eq!(migrations_for("db", "p_", &ddl), migrations("db", "p_"));
+        assert!(migrations("db", "p_")[3].is_empty());
+        let lookups = create_table_for(&LOOKUPS, "db", "p_", &ddl);
+        assert!(lookups.contains("`entry` String, "), "{lookups}");
+        assert!(
+            lookups.ends_with("ORDER BY (entry, qname, ts_us)"),
+            "{lookups}"
+        );
+    }
+
+    #[test]
+    fn the_ddl_of_new_servers_has_low_cardinality_and_the_retention_ttl() {
+        let ddl = Ddl::for_server("23.8.2.7", 30);
+        let lookups = create_table_for(&LOOKUPS, "db", "", &ddl);
+        for col in ["entry", "sensor", "qtype", "qclass", "transport", "flags"] {
+            assert!(
+                lookups.contains(&format!("`{col}` LowCardinality(String)")),
+                "{col}: {lookups}"
+            );
+        }
+        assert!(
+            lookups.contains("`rcode` LowCardinality(Nullable(String))"),
+            "{lookups}"
+        );
+        assert!(lookups.contains("`qname` String"), "{lookups}");
+        assert!(lookups.contains("`querier` FixedString(16)"), "{lookups}");
+        assert!(
+            lookups.ends_with(
+                "ORDER BY (entry, qname, ts_us) TTL toDateTime(intDiv(ts_us, 1000000)) + INTERVAL 30 DAY"
+            ),
+            "{lookups}"
+        );
+        let rrsets = create_table_for(&PDNS_RRSETS, "db", "", &ddl);
+        assert!(rrsets.ends_with("TTL toDateTime(intDiv(time_last, 1000000)) + INTERVAL 30 DAY"));
+        // Kept tables (as in SQLite) and retention 0: no TTL.
+        assert!(!create_table_for(&QUERIER_SUMMARY, "db", "", &ddl).contains("TTL"));
+        assert!(!create_table_for(&ALERTS, "db", "", &ddl).contains("TTL"));
+        let forever = Ddl::for_server("23.8.2.7", 0);
+        assert!(!create_table_for(&LOOKUPS, "db", "", &forever).contains("TTL"));
+        // 19.3 to 19.5: LowCardinality, no TTL.
+        let mid = create_table_for(&LOOKUPS, "db", "", &Ddl::for_server("19.4.1", 30));
+        assert!(
+            mid.contains("LowCardinality(String)") && !mid.contains("TTL"),
+            "{mid}"
+        );
+    }
+
+    #[test]
+    fn version_4_converts_only_columns_outside_the_sorting_key() {
+        let ddl = Ddl::for_server("24.3.1", 0);
+        let v4 = &migrations_for("db", "", &ddl)[3];
+        assert!(
+            v4.contains(
+                &"ALTER TABLE `db`.`lookups` MODIFY COLUMN `qtype` LowCardinality(String)"
+                    .to_string()
+            ),
+            "{v4:?}"
+        );
+        assert!(v4.contains(
+            &"ALTER TABLE `db`.`alerts` MODIFY COLUMN `kind` LowCardinality(String)".to_string()
+        ));
+        // entry (lookups, alerts, summaries), sensor (summaries, rrsets,
+        // hourly), metric and rrtype are sorting-key columns: kept.
+        assert!(!v4
+            .iter()
+            .any(|s| s.contains("`lookups` MODIFY COLUMN `entry`")));
+        assert!(!v4
+            .iter()
+            .any(|s| s.contains("`querier_summary` MODIFY COLUMN `sensor`")));
+        assert!(!v4
+            .iter()
+            .any(|s| s.contains("`traffic_hourly` MODIFY COLUMN `metric`")));
+        assert!(v4
+            .iter()
+            .any(|s| s.contains("`lookups` MODIFY COLUMN `sensor`")));
+        // Every converted column is a LowCardinality candidate.
+        assert!(v4.iter().all(|s| LOW_CARDINALITY
+            .iter()
+            .any(|c| s.contains(&format!("`{c}` LowCardinality")))));
     }
 }

@@ -80,7 +80,7 @@ fn encode_splits_by_table_and_day_with_summaries() {
     let mut s = Settings::new(&dead_url(), "s1", dir.path().join("spool"));
     s.require_server = false;
     s.drain_timeout = Duration::ZERO;
-    let sink = ClickHouseSink::open(s).unwrap();
+    let mut sink = ClickHouseSink::open(s).unwrap();
     let mut b = batch(3);
     b.lookups[2].ts_us = schema::DAY_US + 5;
     let r = sink.encode(&b, 42, &[]);
@@ -99,4 +99,43 @@ fn encode_splits_by_table_and_day_with_summaries() {
         ]
     );
     assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+}
+
+/// A batch of rrsets alone (pdns = "all" with nothing watched in the
+/// commit interval) is spooled, not skipped; unwatched lookups get rows in
+/// both lookup tables and no summary rows.
+#[test]
+fn rrsets_alone_are_spooled_and_unwatched_lookups_have_no_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Settings::new(&dead_url(), "s1", dir.path().join("spool"));
+    s.require_server = false;
+    s.drain_timeout = Duration::ZERO;
+    let mut sink = ClickHouseSink::open(s).unwrap();
+    let stats = sink.stats_handle();
+    let rrsets = Batch {
+        rrsets: vec![crate::model::Rrset {
+            rrname: "www.example.com".into(),
+            rrtype: "A".into(),
+            rdata: "192.0.2.1".into(),
+            bailiwick: String::new(),
+            sensor: String::new(),
+            time_first_us: 5,
+            time_last_us: 9,
+            count: 2,
+        }],
+        ..Batch::default()
+    };
+    sink.write(&rrsets).unwrap();
+    assert_eq!(stats.stats().spool_batches.load(Ordering::Relaxed), 1);
+    let mut unwatched = lookup(7, "t#7");
+    unwatched.entry = String::new();
+    let b = Batch {
+        unwatched: vec![unwatched],
+        lookups: vec![lookup(8, "t#8")],
+        ..Batch::default()
+    };
+    let r = sink.encode(&b, 7, &[]);
+    let keys: Vec<(u8, u32)> = r.parts.iter().map(|p| (p.table, p.rows)).collect();
+    assert_eq!(keys, [(0, 2), (1, 2), (2, 1), (3, 1)]);
+    assert!(sink.close().is_err(), "the server is away: batches stay");
 }
