@@ -43,17 +43,19 @@ pub fn put_str_array<'s>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item =
     }
 }
 
+/// The sensor a lookup row names: its own, else the sink's.
+fn row_sensor<'a>(l: &'a Lookup, sensor: &'a str) -> &'a str {
+    if l.sensor.is_empty() {
+        sensor
+    } else {
+        &l.sensor
+    }
+}
+
 /// One lookup as a `lookups` row.
 pub fn lookup_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64) {
     out.extend_from_slice(&l.ts_us.to_le_bytes());
-    put_str(
-        out,
-        if l.sensor.is_empty() {
-            sensor
-        } else {
-            &l.sensor
-        },
-    );
+    put_str(out, row_sensor(l, sensor));
     put_str(out, &l.entry);
     put_str_array(out, l.also.iter().map(String::as_str));
     out.extend_from_slice(&addr16(l.querier.ip()));
@@ -121,14 +123,7 @@ pub fn lookup_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64) {
 pub fn by_querier_row(out: &mut Vec<u8>, l: &Lookup, sensor: &str, batch_id: u64) {
     out.extend_from_slice(&addr16(l.querier.ip()));
     out.extend_from_slice(&l.ts_us.to_le_bytes());
-    put_str(
-        out,
-        if l.sensor.is_empty() {
-            sensor
-        } else {
-            &l.sensor
-        },
-    );
+    put_str(out, row_sensor(l, sensor));
     put_str(out, &l.entry);
     put_str(out, &l.qname);
     put_str(out, &l.qtype);
