@@ -7,7 +7,7 @@ set -euo pipefail
 mode=${1:-build}
 pkgs=(libpcap-dev pkg-config)
 if [[ $mode == test ]]; then
-  pkgs+=(tcpdump nsd unbound fstrm-bin dnsutils knot-dnsutils iproute2 sqlite3 openssl util-linux curl prometheus xz-utils)
+  pkgs+=(tcpdump nsd unbound fstrm-bin dnsutils knot-dnsutils iproute2 sqlite3 openssl util-linux curl prometheus xz-utils python3-venv)
   # ClickHouse for the fleet store's tests: started by hand by
   # scripts/clickhouse-server.sh, never as the distro service.
   pkgs+=(clickhouse-server clickhouse-client)

@@ -1,5 +1,7 @@
 //! The DDL follows the server's version (`schema::Ddl`); here against the
-//! test server (18.16 on the CI machines: plain `String`, no `TTL`).
+//! test server: 18.16 on the CI machines (plain `String`, no `TTL`), and
+//! ClickHouse 26.9 behind scripts/chdb-http.py (`LowCardinality`, `TTL`;
+//! scripts/chdb-tests.sh).
 
 use dnswatch::store::clickhouse::schema::{self, Ddl};
 use dnswatch::store::clickhouse::ClickHouseSink;

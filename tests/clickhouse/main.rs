@@ -10,6 +10,7 @@ mod support;
 
 mod ddl;
 mod record_all;
+mod retention;
 mod spool_dir;
 
 use std::collections::BTreeMap;

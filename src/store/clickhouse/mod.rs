@@ -249,6 +249,10 @@ pub struct Stats {
     pub corrupt_records: AtomicU64,
     /// Parts found already on the server at a retry (not sent again).
     pub parts_already_present: AtomicU64,
+    /// Lookups spooled although older than `storage.retention_days` (by
+    /// the wall clock): the server's retention deletes them, a `TTL` on
+    /// insert (see [`ClickHouseSink::write`]).
+    pub expired_lookups: AtomicU64,
 }
 
 impl Stats {
@@ -321,6 +325,11 @@ impl Stats {
                 "dnswatch_clickhouse_dropped_lookups_total",
                 "Lookups dropped because the spool was full.",
                 g(&self.dropped_lookups),
+            ),
+            (
+                "dnswatch_clickhouse_expired_lookups_total",
+                "Lookups sent although older than storage.retention_days: the server's retention deletes them.",
+                g(&self.expired_lookups),
             ),
             (
                 "dnswatch_clickhouse_corrupt_records_total",
@@ -444,6 +453,8 @@ pub struct ClickHouseSink {
     /// Batches dropped since the last `clickhouse_spool_full` alert was spooled.
     dropped_unreported: u64,
     dropped_since_us: i64,
+    /// Whether the lookups-older-than-retention warning was logged.
+    warned_expired: bool,
     /// RowBinary and record buffers, reused from batch to batch.
     encoder: encode::Encoder,
 }
@@ -515,6 +526,7 @@ impl ClickHouseSink {
             counter: 0,
             dropped_unreported: 0,
             dropped_since_us: 0,
+            warned_expired: false,
             encoder: encode::Encoder::default(),
         })
     }
@@ -540,6 +552,47 @@ impl ClickHouseSink {
         let sensor = self.settings.sensor.clone();
         let payload = self.encoder.encode(batch, batch_id, &sensor, extra_alerts);
         Record::decode(payload).unwrap_or_else(|(at, why)| panic!("{why} at {at}"))
+    }
+
+    /// Counts (and says once) the lookups of `batch` that are older than
+    /// `storage.retention_days` by the wall clock. The server does not keep
+    /// them: a server with table `TTL` (19.6 on) deletes expired rows as
+    /// it inserts them, and the daemon's retention drops their day
+    /// partitions on any server. This happens when old captures are
+    /// replayed with a config that has a retention; SQLite keeps them in
+    /// `replay` (only the daemon prunes), so the two stores would differ
+    /// without a word.
+    fn count_expired(&mut self, batch: &Batch) {
+        if self.settings.retention_days == 0 {
+            return;
+        }
+        let Some(horizon) =
+            crate::time::days_before(crate::time::wall_clock_us(), self.settings.retention_days)
+        else {
+            return;
+        };
+        let expired = batch
+            .lookups
+            .iter()
+            .chain(&batch.unwatched)
+            .filter(|l| l.ts_us < horizon)
+            .count() as u64;
+        if expired == 0 {
+            return;
+        }
+        self.shared
+            .stats
+            .expired_lookups
+            .fetch_add(expired, Ordering::Relaxed);
+        if !self.warned_expired {
+            self.warned_expired = true;
+            tracing::warn!(
+                url = %self.settings.endpoint.url,
+                retention_days = self.settings.retention_days,
+                horizon = %crate::time::rfc3339(horizon),
+                "lookups older than storage.retention_days go to ClickHouse, which deletes them (table TTL, day-partition retention); set storage.retention_days = 0 in the config to keep old captures (dnswatch_clickhouse_expired_lookups_total)"
+            );
+        }
     }
 
     fn spool_full_alert(&self, ts_us: i64) -> Alert {
@@ -600,6 +653,7 @@ impl Sink for ClickHouseSink {
             .or_else(|| batch.hourly.first().map(|h| h.hour_us))
             .or_else(|| batch.alerts.first().map(|a| a.ts_us))
             .unwrap_or(0);
+        self.count_expired(batch);
         let extra = if self.dropped_unreported > 0 {
             vec![self.spool_full_alert(ts)]
         } else {
@@ -677,6 +731,7 @@ impl Sink for ClickHouseSink {
             inserts = g(&st.inserts),
             insert_s = g(&st.insert_us_total) as f64 / 1e6,
             failures = g(&st.failures),
+            expired = g(&st.expired_lookups),
             "ClickHouse delivery"
         );
         let q = self.shared.lock();
