@@ -214,7 +214,8 @@ fn store_writer_recovers_when_space_returns() {
     assert_eq!(ok, "ok");
     // Batches that met the full disk were kept and retried, not dropped.
     assert_eq!(stats.dropped_batches, 0, "{stats:?}");
-    assert_eq!(stats.commits, 13, "{stats:?}");
+    assert_eq!(stats.batches, 13, "{stats:?}");
+    assert!((1..=13).contains(&stats.commits), "{stats:?}");
     assert_eq!(n, total * 13, "every batch is whole and none is lost");
 }
 

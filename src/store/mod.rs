@@ -99,6 +99,10 @@ pub enum StoreError {
     /// The ClickHouse store failed (its spool, or at open the server).
     #[error(transparent)]
     ClickHouse(#[from] clickhouse::ChError),
+    /// A group of batches given to a sink that writes one at a time (a
+    /// writer bug: it asks [`Sink::max_group`] first).
+    #[error("this store writes one batch at a time, not a group of {0}")]
+    Group(usize),
 }
 
 impl StoreError {
@@ -193,6 +197,11 @@ impl Batch {
         std::mem::size_of::<Self>() + lookups + hourly + alerts + rrsets
     }
 
+    /// Lookups in the batch (watched and unwatched).
+    pub fn lookup_count(&self) -> usize {
+        self.lookups.len() + self.unwatched.len()
+    }
+
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.lookups.is_empty()
@@ -210,6 +219,22 @@ pub trait Sink: Send {
     /// Writes one batch atomically. An error means nothing of the batch was
     /// written (so it may be retried).
     fn write(&mut self, batch: &Batch) -> Result<(), StoreError>;
+
+    /// Most batches [`Sink::write_group`] takes at once (1: no grouping).
+    fn max_group(&self) -> usize {
+        1
+    }
+
+    /// Writes several consecutive batches atomically, as one (group
+    /// commit: the writer passes the batches that queued up, at most
+    /// [`Sink::max_group`] and only the last may ask for retention or
+    /// scrubbing). An error means none was written.
+    fn write_group(&mut self, batches: &[&Batch]) -> Result<(), StoreError> {
+        match batches {
+            [one] => self.write(one),
+            _ => Err(StoreError::Group(batches.len())),
+        }
+    }
 
     /// How long one write waits for a lock held by someone else before it
     /// fails (the daemon's writer waits briefly and retries itself).

@@ -321,7 +321,17 @@ impl Sink for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let res = self.write_batch(batch);
+        self.write_group(&[batch])
+    }
+
+    fn max_group(&self) -> usize {
+        // The writer's lookup cap bounds a group; this only bounds the
+        // number of batches (each may be small: alerts, counters).
+        64
+    }
+
+    fn write_group(&mut self, batches: &[&Batch]) -> Result<(), StoreError> {
+        let res = self.write_batches(batches);
         if res.is_err() {
             // The ids the failed transaction added are gone with it.
             self.intern.clear();
@@ -330,8 +340,10 @@ impl Sink for SqliteStore {
         // Retention and scrubbing run after the commit: their failure (say,
         // a lock held elsewhere) must not fail the batch, which is already
         // written; they are asked for again at the next period.
-        if let Err(e) = self.maintain(batch) {
-            tracing::warn!(error = %e, "retention or scrubbing postponed");
+        for batch in batches {
+            if let Err(e) = self.maintain(batch) {
+                tracing::warn!(error = %e, "retention or scrubbing postponed");
+            }
         }
         Ok(())
     }
@@ -344,15 +356,17 @@ impl Sink for SqliteStore {
 }
 
 impl SqliteStore {
-    /// One batch in one transaction.
-    fn write_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    /// Consecutive batches in one transaction (group commit: most of a
+    /// commit's cost is the index pages it dirties, which several batches
+    /// share).
+    fn write_batches(&mut self, batches: &[&Batch]) -> Result<(), StoreError> {
         // IMMEDIATE: the batch starts by reading (interned ids), and a read
         // transaction that later needs the write lock held by another
         // connection fails at once instead of waiting out the busy timeout.
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
+        for batch in batches {
             write::insert_lookups(&tx, &mut self.intern, &batch.lookups)?;
             let mut sum = tx.prepare_cached(
                 "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)

@@ -26,6 +26,14 @@ const RETRY_PAUSE: Duration = Duration::from_millis(250);
 const SHUTDOWN_RETRY: Duration = Duration::from_secs(20);
 /// Default cap on kept batches (`storage.max_pending_mb`).
 pub const DEFAULT_MAX_PENDING_BYTES: usize = 128 << 20;
+/// Group commit: batches found waiting when the writer is ready are
+/// committed together, up to this many lookups. A commit's cost is mostly
+/// the index pages it dirties, and a bigger one dirties few more pages:
+/// bare SQLite took 1 M lookups of the lean layout in 8.6 CPU s in
+/// transactions of 4,096, 4.4 s of 16,384 and 3.9 s of 65,536
+/// (`examples/store_ceiling.rs`). A writer that keeps up commits each
+/// batch alone, as before.
+const GROUP_MAX_LOOKUPS: usize = 65_536;
 
 /// Store-writer failures.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -49,8 +57,11 @@ pub enum WriterError {
 /// Commit statistics (for metrics).
 #[derive(Debug, Default, Clone)]
 pub struct WriterStats {
-    /// Batches committed.
+    /// Transactions committed (batches that queued up share one: group
+    /// commit).
     pub commits: u64,
+    /// Batches committed.
+    pub batches: u64,
     /// Lookups written.
     pub lookups: u64,
     /// Sum of commit latencies (µs).
@@ -93,6 +104,9 @@ struct Worker {
     stats: Arc<Mutex<WriterStats>>,
     /// A failure is being reported (logged once until the store recovers).
     failing: bool,
+    /// Writes still to be made one batch at a time, after a group failed
+    /// for good (so only the batch that fails is dropped).
+    ungroup: usize,
 }
 
 impl Worker {
@@ -141,14 +155,51 @@ impl Worker {
         s.pending_bytes = b;
     }
 
+    /// How many of the oldest kept batches go in the next commit: those
+    /// that fit in [`GROUP_MAX_LOOKUPS`] (at least one, at most what the
+    /// sink takes), ending at the first that asks for retention or
+    /// scrubbing (they run after its commit). While writes fail, one at a
+    /// time: a batch kept for retrying stays alone.
+    fn group_len(&self) -> usize {
+        let max = if self.failing || self.ungroup > 0 {
+            1
+        } else {
+            self.sink.max_group()
+        };
+        let mut n = 0;
+        let mut lookups = 0;
+        for (b, _) in &self.kept {
+            if n > 0 && (n == max || lookups + b.lookup_count() > GROUP_MAX_LOOKUPS) {
+                break;
+            }
+            n += 1;
+            lookups += b.lookup_count();
+            if b.prune_before.is_some() || b.scrub_before.is_some() {
+                break;
+            }
+        }
+        n
+    }
+
     /// Writes kept batches oldest first; stops at the first failure.
     /// False when the writer must stop (replay after an error).
     fn drain(&mut self) -> bool {
-        while let Some((batch, bytes)) = self.kept.pop_front() {
-            self.kept_bytes -= bytes;
+        loop {
+            let n = self.group_len();
+            if n == 0 {
+                break;
+            }
             let t = Instant::now();
-            let res = self.sink.write(&batch);
+            let res = {
+                let group: Vec<&Batch> = self.kept.iter().take(n).map(|(b, _)| b).collect();
+                if let [one] = group[..] {
+                    self.sink.write(one)
+                } else {
+                    self.sink.write_group(&group)
+                }
+            };
             let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.ungroup = self.ungroup.saturating_sub(1);
             match res {
                 Ok(()) => {
                     if self.failing {
@@ -159,18 +210,28 @@ impl Worker {
                         // The store recovered (the lock was released, space came back).
                         *self.error.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     }
+                    let (mut batches, mut lookups, mut largest) = (0, 0, 0);
+                    for _ in 0..n {
+                        if let Some((b, bytes)) = self.kept.pop_front() {
+                            self.kept_bytes -= bytes;
+                            batches += 1;
+                            lookups += b.lookups.len() as u64;
+                            largest = largest.max(b.lookups.len() as u64);
+                        }
+                    }
                     let mut s = self.stats();
                     s.commits += 1;
-                    s.lookups += batch.lookups.len() as u64;
+                    s.batches += batches;
+                    s.lookups += lookups;
+                    s.max_batch = s.max_batch.max(largest);
                     s.commit_us_total += us;
                     s.last_commit_unix_us = crate::time::wall_clock_us();
-                    s.max_batch = s.max_batch.max(batch.lookups.len() as u64);
                 }
                 Err(e) => {
                     self.stats().failed += 1;
                     self.remember(&e);
                     if !self.keep_going {
-                        tracing::error!(error = %e, lookups = batch.lookups.len(), "commit failed");
+                        tracing::error!(error = %e, batches = n, "commit failed");
                         self.publish();
                         return false;
                     }
@@ -179,11 +240,17 @@ impl Worker {
                             self.failing = true;
                             tracing::error!(error = %e, "commit failed; keeping the batch and retrying (dnswatch_store_pending_batches)");
                         }
-                        self.kept_bytes += bytes;
-                        self.kept.push_front((batch, bytes));
                         break;
                     }
-                    self.drop_batch(&batch, &format!("commit failed for good: {e}"));
+                    if n > 1 {
+                        // Which of them fails for good: one at a time.
+                        self.ungroup = n;
+                        continue;
+                    }
+                    if let Some((b, bytes)) = self.kept.pop_front() {
+                        self.kept_bytes -= bytes;
+                        self.drop_batch(&b, &format!("commit failed for good: {e}"));
+                    }
                 }
             }
         }
@@ -268,6 +335,7 @@ impl Writer {
             error: error.clone(),
             stats: stats.clone(),
             failing: false,
+            ungroup: 0,
         };
         let handle = std::thread::Builder::new()
             .name("dnswatch-store".into())
@@ -328,5 +396,142 @@ impl Writer {
             Some(e) if !self.keep_going => Err(WriterError::Commit(e)),
             _ => Ok(self.stats()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{channel, Receiver, Sender};
+
+    use super::*;
+    use crate::model::Lookup;
+
+    /// A batch of `n` lookups whose first lookup's time is `id`.
+    fn batch(id: i64, n: usize) -> Batch {
+        Batch {
+            lookups: (0..n)
+                .map(|i| Lookup {
+                    ts_us: id + i as i64,
+                    ..Lookup::default()
+                })
+                .collect(),
+            ..Batch::default()
+        }
+    }
+
+    /// Records the ids of each write (one inner list per commit); the first
+    /// write waits for `gate`, so later batches queue up meanwhile; a write
+    /// holding batch `bad` fails for good.
+    /// The ids of each commit's batches, one list per commit.
+    type Commits = Arc<Mutex<Vec<Vec<i64>>>>;
+
+    struct Fake {
+        commits: Commits,
+        gate: Option<(Sender<()>, Receiver<()>)>,
+        bad: i64,
+    }
+
+    impl Sink for Fake {
+        fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+            self.write_group(&[batch])
+        }
+        fn max_group(&self) -> usize {
+            64
+        }
+        fn write_group(&mut self, batches: &[&Batch]) -> Result<(), StoreError> {
+            if let Some((entered, gate)) = self.gate.take() {
+                let _ = entered.send(());
+                let _ = gate.recv();
+            }
+            let ids: Vec<i64> = batches.iter().map(|b| b.lookups[0].ts_us).collect();
+            if ids.contains(&self.bad) {
+                return Err(StoreError::Group(0));
+            }
+            self.commits.lock().unwrap().push(ids);
+            Ok(())
+        }
+    }
+
+    /// A writer over a [`Fake`] that has started writing batch 0 and
+    /// waits for the returned gate.
+    fn writer(bad: i64) -> (Writer, Sender<()>, Commits) {
+        let (gate_tx, gate_rx) = channel();
+        let (entered_tx, entered_rx) = channel();
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let sink = Fake {
+            commits: commits.clone(),
+            gate: Some((entered_tx, gate_rx)),
+            bad,
+        };
+        let w = Writer::spawn(Box::new(sink), true).unwrap();
+        w.send(batch(0, 1)).unwrap();
+        entered_rx.recv().unwrap();
+        (w, gate_tx, commits)
+    }
+
+    #[test]
+    fn batches_that_queue_up_share_one_commit_in_order() {
+        let (w, gate, commits) = writer(-1);
+        // The first commit is held: these four queue (the channel holds 4).
+        for id in 1..=4 {
+            w.send(batch(id * 100, 10)).unwrap();
+        }
+        gate.send(()).unwrap();
+        let stats = w.finish().unwrap();
+        assert_eq!(
+            *commits.lock().unwrap(),
+            vec![vec![0], vec![100, 200, 300, 400]]
+        );
+        assert_eq!((stats.commits, stats.batches, stats.lookups), (2, 5, 41));
+        assert_eq!(stats.max_batch, 10);
+    }
+
+    #[test]
+    fn a_group_is_capped_by_lookups() {
+        let (w, gate, commits) = writer(-1);
+        for id in 1..=4 {
+            w.send(batch(id * 100_000, GROUP_MAX_LOOKUPS / 3)).unwrap();
+        }
+        gate.send(()).unwrap();
+        let stats = w.finish().unwrap();
+        let got = commits.lock().unwrap().clone();
+        assert_eq!(
+            got,
+            vec![vec![0], vec![100_000, 200_000, 300_000], vec![400_000]]
+        );
+        assert_eq!(stats.batches, 5);
+    }
+
+    #[test]
+    fn a_group_failing_for_good_drops_only_the_batch_that_fails() {
+        let (w, gate, commits) = writer(300);
+        for id in 1..=4 {
+            w.send(batch(id * 100, 10)).unwrap();
+        }
+        gate.send(()).unwrap();
+        let stats = w.finish().unwrap();
+        assert_eq!(
+            *commits.lock().unwrap(),
+            vec![vec![0], vec![100], vec![200], vec![400]]
+        );
+        assert_eq!((stats.dropped_batches, stats.dropped_lookups), (1, 10));
+        assert_eq!(stats.batches, 4);
+    }
+
+    #[test]
+    fn retention_ends_a_group() {
+        let (w, gate, commits) = writer(-1);
+        w.send(batch(100, 1)).unwrap();
+        let mut pruning = batch(200, 1);
+        pruning.prune_before = Some(5);
+        w.send(pruning).unwrap();
+        w.send(batch(300, 1)).unwrap();
+        w.send(batch(400, 1)).unwrap();
+        gate.send(()).unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            *commits.lock().unwrap(),
+            vec![vec![0], vec![100, 200], vec![300, 400]]
+        );
     }
 }
