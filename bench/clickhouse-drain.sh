@@ -17,7 +17,7 @@ capture=${1:-bench-data/big.pcap}
 dns_port=${DNS_PORT:-53}
 if [[ -n ${BIN:-} ]]; then bin=$BIN; else cargo build --release -q; bin=target/release/dnswatch; fi
 work=$(mktemp -d /tmp/dnswatch-bench-drain.XXXXXX)
-cleanup() { scripts/clickhouse-server.sh stop "$work/ch" >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() { scripts/clickhouse-server.sh stop "$work/ch" >/dev/null 2>&1 || true; [[ -n ${KEEP:-} ]] || rm -rf "$work"; }
 trap cleanup EXIT
 read -ra p <<<"$(scripts/clickhouse-server.sh free-ports 3)"
 url="http://127.0.0.1:${p[0]}/"
@@ -28,7 +28,6 @@ sed 's/^drain_timeout_s = .*/drain_timeout_s = 3600/' "$work/fill.toml" >"$work/
 # 1. Server down: every batch stays in the spool (the replay says it could not drain).
 "$bin" replay --no-progress --port "$dns_port" --watch . --no-db --config "$work/fill.toml" \
   --clickhouse "$url" --sensor drain "$capture" >"$work/fill.out" 2>"$work/fill.err" || true
-lookups=$(awk '/^lookups recorded/ {print $3}' "$work/fill.out")
 spool_bytes=$(du -sb "$work/spool" | cut -f1)
 # 2. Server up; a run with an empty capture sends the spool, oldest first.
 scripts/clickhouse-server.sh start "$work/ch" "${p[0]}" "${p[1]}" "${p[2]}" >/dev/null
@@ -38,7 +37,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 s0=$(ticks "$srv_pid")
 t0=$(date +%s.%N)
 /usr/bin/time -f "%U %S" -o "$work/client.time" "$bin" replay --no-progress --no-db --config "$work/drain.toml" \
-  --clickhouse "$url" --sensor drain "$work/empty.pcap" >"$work/drain.out" 2>"$work/drain.err"
+  --watch . --clickhouse "$url" --sensor drain "$work/empty.pcap" >"$work/drain.out" 2>"$work/drain.err"
 t1=$(date +%s.%N)
 s1=$(ticks "$srv_pid")
 q() { curl -sf "$url" --data-binary "$1"; }
@@ -46,7 +45,7 @@ rows=$(q "SELECT sum(rows) FROM system.parts WHERE active AND database = '$db'")
 in_lookups=$(q "SELECT count() FROM $db.lookups")
 read -r cu cs <"$work/client.time"
 hz=$(getconf CLK_TCK)
-awk -v t0="$t0" -v t1="$t1" -v n="$lookups" -v got="$in_lookups" -v rows="$rows" -v sb="$spool_bytes" \
+awk -v t0="$t0" -v t1="$t1" -v n="$in_lookups" -v got="$in_lookups" -v rows="$rows" -v sb="$spool_bytes" \
   -v srv=$(( s1 - s0 )) -v hz="$hz" -v cu="$cu" -v cs="$cs" 'BEGIN {
   w = t1 - t0
   printf "lookups spooled %d (%.0f bytes/lookup in the spool), in ClickHouse %d, rows in all tables %d (%.2f per lookup)\n", n, sb / n, got, rows, rows / got
