@@ -133,6 +133,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Ids of names and answer sets the writer has seen.
     intern: write::Interner,
+    /// The next seq of the timestamps the writer has seen.
+    seqs: write::Seqs,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -187,6 +189,7 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             intern: write::Interner::default(),
+            seqs: write::Seqs::default(),
         };
         store.setup()?;
         Ok(store)
@@ -212,6 +215,7 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             intern: write::Interner::default(),
+            seqs: write::Seqs::default(),
         };
         let version = store.version()?;
         if version > SCHEMA_VERSION {
@@ -323,8 +327,9 @@ impl Sink for SqliteStore {
         }
         let res = self.write_batch(batch);
         if res.is_err() {
-            // The ids the failed transaction added are gone with it.
+            // The ids and seqs the failed transaction added are gone with it.
             self.intern.clear();
+            self.seqs.clear();
         }
         res?;
         // Retention and scrubbing run after the commit: their failure (say,
@@ -353,7 +358,10 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
-            write::insert_lookups(&tx, &mut self.intern, &batch.lookups)?;
+            if !batch.lookups.is_empty() {
+                self.seqs.check(&tx)?;
+                write::insert_lookups(&tx, &mut self.intern, &mut self.seqs, &batch.lookups)?;
+            }
             let mut sum = tx.prepare_cached(
                 "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -415,6 +423,7 @@ impl SqliteStore {
             }
         }
         tx.commit()?;
+        self.seqs.seal(&self.conn);
         Ok(())
     }
 }

@@ -406,3 +406,121 @@ fn preload_counts_hours_by_entry_name() {
         ]
     );
 }
+
+/// (stored ts_us, seq) of every row, in key order.
+fn keys(s: &SqliteStore) -> Vec<(i64, i64)> {
+    let mut stmt = s
+        .conn
+        .prepare("SELECT ts_us, seq FROM lookups ORDER BY ts_us, seq")
+        .unwrap();
+    let rows: Vec<(i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows
+}
+
+/// The writer keeps the next seq of each time in memory; it must give
+/// what `max(seq) + 1` gives across batches, restarts, another writer,
+/// a rolled-back batch and pruning.
+#[test]
+fn same_time_seqs_continue_across_batches_restarts_failures_and_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let t = 1_796_294_822_000_000;
+    let batch = |ls: Vec<Lookup>| Batch {
+        lookups: ls,
+        ..Batch::default()
+    };
+    let mut s = SqliteStore::open(&path).unwrap();
+    s.write(&batch(vec![lookup(t, "192.0.2.1"), lookup(t, "192.0.2.2")]))
+        .unwrap();
+    // Keys with the time as an offset from t.
+    let t0 = keys(&s)[0].0;
+    let keys = |s: &SqliteStore| -> Vec<(i64, i64)> {
+        keys(s)
+            .into_iter()
+            .map(|(ts, seq)| (ts - t0, seq))
+            .collect()
+    };
+    s.write(&batch(vec![
+        lookup(t, "192.0.2.3"),
+        lookup(t + 5, "192.0.2.4"),
+    ]))
+    .unwrap();
+    drop(s);
+    // A restart: the seqs of stored times come from the table.
+    let mut s = SqliteStore::open(&path).unwrap();
+    s.write(&batch(vec![
+        lookup(t + 5, "192.0.2.5"),
+        lookup(t, "192.0.2.6"),
+        lookup(t + 9, "192.0.2.7"),
+    ]))
+    .unwrap();
+    // Another connection writes the same times in between.
+    let mut other = SqliteStore::open(&path).unwrap();
+    other
+        .write(&batch(vec![
+            lookup(t + 9, "192.0.2.8"),
+            lookup(t, "192.0.2.9"),
+        ]))
+        .unwrap();
+    // A batch that fails after some inserts leaves no seq behind.
+    s.conn
+        .execute_batch(
+            "CREATE TRIGGER fail BEFORE INSERT ON lookups
+             WHEN NEW.querier = x'c00002ff' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .unwrap();
+    assert!(s
+        .write(&batch(vec![
+            lookup(t, "192.0.2.11"),
+            lookup(t + 9, "192.0.2.12"),
+            lookup(t + 20, "192.0.2.13"),
+            lookup(t, "192.0.2.255"),
+        ]))
+        .is_err());
+    s.write(&batch(vec![lookup(t + 9, "192.0.2.10")])).unwrap();
+    // Nor does one that fails at its first insert, after a committed
+    // batch (no change in between to notice).
+    assert!(s
+        .write(&batch(vec![lookup(t + 20, "192.0.2.255")]))
+        .is_err());
+    s.conn.execute_batch("DROP TRIGGER fail").unwrap();
+    s.write(&batch(vec![
+        lookup(t, "192.0.2.14"),
+        lookup(t + 20, "192.0.2.15"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        keys(&s),
+        vec![
+            (0, 0),
+            (0, 1),
+            (0, 2),
+            (0, 3),
+            (0, 4),
+            (0, 5),
+            (5, 0),
+            (5, 1),
+            (9, 0),
+            (9, 1),
+            (9, 2),
+            (20, 0),
+        ]
+    );
+    let order: Vec<String> = all(&s).iter().map(|l| l.querier.ip().to_string()).collect();
+    assert_eq!(
+        order,
+        [1, 2, 3, 6, 9, 14, 4, 5, 7, 8, 10, 15].map(|i| format!("192.0.2.{i}"))
+    );
+    // Pruned times start again at seq 0, as the query would say.
+    s.prune(t + 10).unwrap();
+    s.write(&batch(vec![
+        lookup(t + 5, "192.0.2.16"),
+        lookup(t + 20, "192.0.2.17"),
+    ]))
+    .unwrap();
+    assert_eq!(keys(&s), vec![(5, 0), (20, 0), (20, 1)]);
+}

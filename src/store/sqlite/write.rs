@@ -134,20 +134,109 @@ impl Interner {
     }
 }
 
+/// The next `seq` of each `ts_us`, kept in memory so an insert costs no
+/// extra B-tree seek: it gives exactly what
+/// `SELECT coalesce(max(seq) + 1, 0) FROM lookups WHERE ts_us = ?` gives.
+///
+/// Invariant: every `ts_us` above `watermark` that the table holds is in
+/// `next` with its next seq (so a `ts_us` above it and not in `next` has
+/// no rows: seq 0). A `ts_us` at or below it and not in `next` is asked
+/// of the table. The cache is only valid while this connection alone
+/// changes the table: [`Seqs::check`] forgets it when anything else wrote
+/// to the database, and [`Seqs::clear`] after a failed transaction.
+#[derive(Debug, Default)]
+pub struct Seqs {
+    /// `None`: not known (read `max(ts_us)` at the next insert);
+    /// `Some(None)`: the table was empty.
+    watermark: Option<Option<i64>>,
+    next: FxHashMap<i64, i64>,
+    /// Highest `ts_us` in `next`.
+    high: Option<i64>,
+    /// `PRAGMA data_version` and `total_changes()` after the last batch
+    /// this cache saw through: a change of either means another
+    /// connection, or another statement on this one, wrote.
+    stamp: Option<(i64, u64)>,
+}
+
+/// Timestamps in [`Seqs::next`] before it is folded into the watermark.
+const SEQS_MAX: usize = 100_000;
+
+impl Seqs {
+    /// Forgets everything (the table may have changed).
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Forgets everything unless only this cache's own inserts changed the
+    /// database since [`Seqs::seal`]; call inside the write transaction.
+    pub fn check(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let stamp = Some(stamp(conn)?);
+        if stamp != self.stamp {
+            self.clear();
+        }
+        Ok(())
+    }
+
+    /// Records the database's state after a committed batch (when it
+    /// cannot be read, the next [`Seqs::check`] forgets the cache).
+    pub fn seal(&mut self, conn: &Connection) {
+        self.stamp = stamp(conn).ok();
+    }
+
+    /// The seq of a new row at `ts_us`.
+    fn take(&mut self, conn: &Connection, ts_us: i64) -> Result<i64, StoreError> {
+        if let Some(n) = self.next.get_mut(&ts_us) {
+            let seq = *n;
+            *n += 1;
+            return Ok(seq);
+        }
+        let watermark = match self.watermark {
+            Some(w) => w,
+            None => {
+                let w = conn
+                    .prepare_cached("SELECT max(ts_us) FROM lookups")?
+                    .query_row([], |r| r.get::<_, Option<i64>>(0))?;
+                self.watermark = Some(w);
+                w
+            }
+        };
+        let seq = if watermark.is_some_and(|w| ts_us <= w) {
+            conn.prepare_cached("SELECT coalesce(max(seq) + 1, 0) FROM lookups WHERE ts_us = ?")?
+                .query_row([ts_us], |r| r.get(0))?
+        } else {
+            0
+        };
+        if self.next.len() >= SEQS_MAX {
+            // Everything above the new watermark is in `next`: nothing.
+            self.watermark = Some(watermark.max(self.high));
+            self.next.clear();
+            self.high = None;
+        }
+        self.next.insert(ts_us, seq + 1);
+        self.high = self.high.max(Some(ts_us));
+        Ok(seq)
+    }
+}
+
+fn stamp(conn: &Connection) -> Result<(i64, u64), StoreError> {
+    let v = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    Ok((v, conn.total_changes()))
+}
+
 /// Inserts `lookups` in order (same-time lookups keep their order by
 /// `seq`).
 pub fn insert_lookups(
     conn: &Connection,
     intern: &mut Interner,
+    seqs: &mut Seqs,
     lookups: &[Lookup],
 ) -> Result<(), StoreError> {
     let mut ins = conn.prepare_cached(
         "INSERT INTO lookups (ts_us, seq, entry, qname, querier, querier_port, server, server_port,
             transport, qtype, qclass, flags, rcode, answers, rtt_us, ecs,
             src_file, source, sensor, also, authority, hdr)
-         VALUES (?1, (SELECT coalesce(max(seq) + 1, 0) FROM lookups WHERE ts_us = ?1),
-            ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22)",
     )?;
     let mut hdr = Vec::with_capacity(32);
     for l in lookups {
@@ -179,8 +268,10 @@ pub fn insert_lookups(
         } else {
             Some(serde_json::to_string(&l.also)?)
         };
+        let seq = seqs.take(conn, l.ts_us)?;
         ins.execute(params![
             l.ts_us,
+            seq,
             entry,
             qname,
             ip_blob(l.querier.ip()),
