@@ -191,6 +191,32 @@ pub fn ip_blob(ip: IpAddr) -> Vec<u8> {
     }
 }
 
+/// [`ip_blob`] without the allocation: the bytes of an address, to bind.
+pub enum IpBytes {
+    /// 4 bytes.
+    V4([u8; 4]),
+    /// 16 bytes.
+    V6([u8; 16]),
+}
+
+impl IpBytes {
+    /// The stored form of `ip` (the same bytes as [`ip_blob`]).
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Self::V4(v4.octets()),
+            IpAddr::V6(v6) => Self::V6(v6.octets()),
+        }
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::V4(b) => b,
+            Self::V6(b) => b,
+        }
+    }
+}
+
 /// The address of a stored blob.
 pub fn blob_ip(v: ValueRef<'_>) -> Result<IpAddr, String> {
     match v {
@@ -432,6 +458,7 @@ mod tests {
         for ip in ["192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1", "::"] {
             let ip: IpAddr = ip.parse().unwrap();
             let b = ip_blob(ip);
+            assert_eq!(IpBytes::of(ip).as_slice(), &b[..]);
             assert_eq!(blob_ip(ValueRef::Blob(&b)), Ok(ip));
         }
         assert!(blob_ip(ValueRef::Blob(&[1, 2, 3])).is_err());

@@ -473,15 +473,21 @@ fn same_time_seqs_continue_across_batches_restarts_failures_and_prunes() {
              WHEN NEW.querier = x'c00002ff' BEGIN SELECT RAISE(ABORT, 'refused'); END",
         )
         .unwrap();
+    // (With a new sensor: its interned id goes with the batch.)
+    let sensor2 = |mut l: Lookup| {
+        l.sensor = "s2".into();
+        l
+    };
     assert!(s
         .write(&batch(vec![
-            lookup(t, "192.0.2.11"),
-            lookup(t + 9, "192.0.2.12"),
-            lookup(t + 20, "192.0.2.13"),
-            lookup(t, "192.0.2.255"),
+            sensor2(lookup(t, "192.0.2.11")),
+            sensor2(lookup(t + 9, "192.0.2.12")),
+            sensor2(lookup(t + 20, "192.0.2.13")),
+            sensor2(lookup(t, "192.0.2.255")),
         ]))
         .is_err());
-    s.write(&batch(vec![lookup(t + 9, "192.0.2.10")])).unwrap();
+    s.write(&batch(vec![sensor2(lookup(t + 9, "192.0.2.10"))]))
+        .unwrap();
     // Nor does one that fails at its first insert, after a committed
     // batch (no change in between to notice).
     assert!(s
@@ -510,7 +516,9 @@ fn same_time_seqs_continue_across_batches_restarts_failures_and_prunes() {
             (20, 0),
         ]
     );
-    let order: Vec<String> = all(&s).iter().map(|l| l.querier.ip().to_string()).collect();
+    let got = all(&s);
+    assert_eq!(got[10].sensor, "s2");
+    let order: Vec<String> = got.iter().map(|l| l.querier.ip().to_string()).collect();
     assert_eq!(
         order,
         [1, 2, 3, 6, 9, 14, 4, 5, 7, 8, 10, 15].map(|i| format!("192.0.2.{i}"))

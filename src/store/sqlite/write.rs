@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::FxHashMap;
 
-use super::codec::{fnv64, ip_blob, split_source, Coded, Hdr};
+use super::codec::{fnv64, split_source, Coded, Hdr, IpBytes};
 use crate::model::{Answer, Lookup};
 use crate::store::StoreError;
 
@@ -62,6 +62,21 @@ pub struct Interner {
     names: FxHashMap<String, i64>,
     /// Keyed by the records themselves: a hit costs no serialisation.
     sets: FxHashMap<Vec<Answer>, i64>,
+    /// The last name and id of each [`Slot`]: the entry, sensor and
+    /// capture file of a lookup are nearly always the previous one's, and
+    /// a string comparison is cheaper than hashing.
+    last: [Option<(String, i64)>; 3],
+}
+
+/// The columns whose previous name [`Interner::name_in`] remembers.
+#[derive(Clone, Copy, Debug)]
+pub enum Slot {
+    /// `entry`.
+    Entry = 0,
+    /// `sensor`.
+    Sensor = 1,
+    /// `src_file`.
+    SrcFile = 2,
 }
 
 /// Cached names or answer sets before the cache is cleared.
@@ -73,6 +88,31 @@ impl Interner {
     pub fn clear(&mut self) {
         self.names.clear();
         self.sets.clear();
+        self.last = Default::default();
+    }
+
+    /// [`Interner::name`], first trying the previous name of `slot`.
+    pub fn name_in(
+        &mut self,
+        conn: &Connection,
+        slot: Slot,
+        name: &str,
+    ) -> Result<i64, StoreError> {
+        if let Some((last, id)) = &self.last[slot as usize] {
+            if last == name {
+                return Ok(*id);
+            }
+        }
+        let id = self.name(conn, name)?;
+        match &mut self.last[slot as usize] {
+            Some((last, last_id)) => {
+                last.clear();
+                last.push_str(name);
+                *last_id = id;
+            }
+            empty => *empty = Some((name.to_string(), id)),
+        }
+        Ok(id)
     }
 
     /// The id of `name` in `names`, adding it when new.
@@ -251,12 +291,12 @@ pub fn insert_lookups(
             response_size: l.response_size,
         }
         .encode(&mut hdr);
-        let entry = intern.name(conn, &l.entry)?;
+        let entry = intern.name_in(conn, Slot::Entry, &l.entry)?;
         let qname = intern.name(conn, &l.qname)?;
-        let sensor = intern.name(conn, &l.sensor)?;
+        let sensor = intern.name_in(conn, Slot::Sensor, &l.sensor)?;
         let (src_file, source) = match split_source(&l.source) {
             Some((file, n)) => (
-                Some(intern.name(conn, file)?),
+                Some(intern.name_in(conn, Slot::SrcFile, file)?),
                 rusqlite::types::Value::Integer(n),
             ),
             None => (None, rusqlite::types::Value::Text(l.source.clone())),
@@ -274,9 +314,9 @@ pub fn insert_lookups(
             seq,
             entry,
             qname,
-            ip_blob(l.querier.ip()),
+            IpBytes::of(l.querier.ip()).as_slice(),
             l.querier.port(),
-            ip_blob(l.server.ip()),
+            IpBytes::of(l.server.ip()).as_slice(),
             l.server.port(),
             Coded::Transport.encode(&l.transport),
             Coded::Qtype.encode(&l.qtype),
