@@ -1,5 +1,6 @@
 //! Moving the rows of a schema-7 lookups table (text everywhere) into the
-//! compact table of schema 8, in the migration's transaction.
+//! compact table of schema 8, in the migration's transaction (times
+//! absolute, as schema 8 stores them: schema 9 gives them the base 0).
 
 use rusqlite::Connection;
 
@@ -29,11 +30,11 @@ pub fn migrate_rows(conn: &Connection) -> Result<(), StoreError> {
         let id: i64 = r.get(33)?;
         chunk.push(v7_lookup(r).map_err(|e| corrupt(id, e))?);
         if chunk.len() == CHUNK {
-            insert_lookups(conn, &mut intern, &mut seqs, &chunk)?;
+            insert_lookups(conn, &mut intern, &mut seqs, 0, &chunk)?;
             chunk.clear();
         }
     }
-    insert_lookups(conn, &mut intern, &mut seqs, &chunk)?;
+    insert_lookups(conn, &mut intern, &mut seqs, 0, &chunk)?;
     drop(rows);
     drop(stmt);
     conn.execute_batch("DROP TABLE lookups_v7")?;
