@@ -372,8 +372,10 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
+            // Every batch (it seals the cache after its commit, lookups or
+            // not).
+            self.seqs.check(&tx)?;
             if !batch.lookups.is_empty() {
-                self.seqs.check(&tx)?;
                 let base = match self.ts_base {
                     Some(b) => b,
                     None => write::ts_base_for(&tx, &batch.lookups)?,

@@ -493,6 +493,20 @@ fn same_time_seqs_continue_across_batches_restarts_failures_and_prunes() {
         .is_err());
     s.write(&batch(vec![sensor2(lookup(t + 9, "192.0.2.10"))]))
         .unwrap();
+    // Another writer again, then a batch of this one without lookups.
+    other
+        .write(&batch(vec![lookup(t + 9, "192.0.2.18")]))
+        .unwrap();
+    s.write(&Batch {
+        hourly: vec![crate::model::HourRow {
+            hour_us: 0,
+            metric: "packets".into(),
+            value: 1,
+        }],
+        ..Batch::default()
+    })
+    .unwrap();
+    s.write(&batch(vec![lookup(t + 9, "192.0.2.19")])).unwrap();
     // Nor does one that fails at its first insert, after a committed
     // batch (no change in between to notice).
     assert!(s
@@ -518,6 +532,8 @@ fn same_time_seqs_continue_across_batches_restarts_failures_and_prunes() {
             (9, 0),
             (9, 1),
             (9, 2),
+            (9, 3),
+            (9, 4),
             (20, 0),
         ]
     );
@@ -526,7 +542,7 @@ fn same_time_seqs_continue_across_batches_restarts_failures_and_prunes() {
     let order: Vec<String> = got.iter().map(|l| l.querier.ip().to_string()).collect();
     assert_eq!(
         order,
-        [1, 2, 3, 6, 9, 14, 4, 5, 7, 8, 10, 15].map(|i| format!("192.0.2.{i}"))
+        [1, 2, 3, 6, 9, 14, 4, 5, 7, 8, 10, 18, 19, 15].map(|i| format!("192.0.2.{i}"))
     );
     // Pruned times start again at seq 0, as the query would say.
     s.prune(t + 10).unwrap();
