@@ -118,6 +118,11 @@ const MIGRATIONS: &[&str] = &[
     // The rows of the old table move over in the same transaction
     // (write::MIGRATION, migrate::migrate_rows).
     write::MIGRATION,
+    // 9: lookups.ts_us relative to a time base in meta (write::ts_base):
+    // 2 bytes less in the table and in each of its two indexes; ports as
+    // signed 16-bit numbers and the usual opcode/qdcount left out of hdr
+    // (codec::port_code, codec::Hdr): 3 bytes less in the table.
+    write::MIGRATION_TS_BASE,
 ];
 
 /// The version whose migration moves the lookups into the compact table.
@@ -133,6 +138,10 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Ids of names and answer sets the writer has seen.
     intern: write::Interner,
+    /// The next seq of the timestamps the writer has seen.
+    seqs: write::Seqs,
+    /// The time base the writer has read or set (`write::ts_base`).
+    ts_base: Option<i64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -187,6 +196,8 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             intern: write::Interner::default(),
+            seqs: write::Seqs::default(),
+            ts_base: None,
         };
         store.setup()?;
         Ok(store)
@@ -212,6 +223,8 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             intern: write::Interner::default(),
+            seqs: write::Seqs::default(),
+            ts_base: None,
         };
         let version = store.version()?;
         if version > SCHEMA_VERSION {
@@ -296,7 +309,11 @@ impl SqliteStore {
     /// detector state are kept. Returns the number of lookups deleted.
     pub fn prune(&mut self, before_us: i64) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
-        let n = tx.execute("DELETE FROM lookups WHERE ts_us < ?", [before_us])?;
+        let base = write::ts_base(&tx)?.unwrap_or(0);
+        let n = tx.execute(
+            "DELETE FROM lookups WHERE ts_us < ?",
+            [before_us.saturating_sub(base)],
+        )?;
         record_prune(&tx, before_us, n)?;
         tx.execute(
             "DELETE FROM querier_summary WHERE last_seen_us < ?",
@@ -333,8 +350,10 @@ impl Sink for SqliteStore {
     fn write_group(&mut self, batches: &[&Batch]) -> Result<(), StoreError> {
         let res = self.write_batches(batches);
         if res.is_err() {
-            // The ids the failed transaction added are gone with it.
+            // The ids and seqs the failed transaction added are gone with it.
             self.intern.clear();
+            self.seqs.clear();
+            self.ts_base = None;
         }
         res?;
         // Retention and scrubbing run after the commit: their failure (say,
@@ -366,8 +385,18 @@ impl SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Once per transaction, before its first insert (it seals the
+        // cache after the commit, lookups or not).
+        self.seqs.check(&tx)?;
         for batch in batches {
-            write::insert_lookups(&tx, &mut self.intern, &batch.lookups)?;
+            if !batch.lookups.is_empty() {
+                let base = match self.ts_base {
+                    Some(b) => b,
+                    None => write::ts_base_for(&tx, &batch.lookups)?,
+                };
+                self.ts_base = Some(base);
+                write::insert_lookups(&tx, &mut self.intern, &mut self.seqs, base, &batch.lookups)?;
+            }
             let mut sum = tx.prepare_cached(
                 "INSERT INTO querier_summary (entry, querier, first_seen_us, last_seen_us, count)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -429,6 +458,7 @@ impl SqliteStore {
             }
         }
         tx.commit()?;
+        self.seqs.seal(&self.conn);
         Ok(())
     }
 }
@@ -530,7 +560,9 @@ impl<'a> Summaries<'a> {
 
 impl SqliteStore {
     fn maintain(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let base = || -> Result<i64, StoreError> { Ok(write::ts_base(&self.conn)?.unwrap_or(0)) };
         if let Some((before, fields)) = &batch.scrub_before {
+            let before = before.saturating_sub(base()?);
             for (field, set, unset) in SCRUB_SQL {
                 if fields.iter().any(|f| f == field) {
                     // Statements come from the fixed list, never from input.
@@ -542,12 +574,13 @@ impl SqliteStore {
             }
         }
         if let Some(before) = batch.prune_before {
+            let before_lookups = before.saturating_sub(base()?);
             // A bounded chunk per batch, so retention never holds the writer
             // (and through it the pipeline) for long.
             let n = self.conn.execute(
                 "DELETE FROM lookups WHERE (ts_us, seq) IN
                  (SELECT ts_us, seq FROM lookups WHERE ts_us < ? ORDER BY ts_us LIMIT 20000)",
-                [before],
+                [before_lookups],
             )?;
             record_prune(&self.conn, before, n)?;
             // Summaries too: a querier or name not seen within the horizon

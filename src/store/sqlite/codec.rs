@@ -191,6 +191,32 @@ pub fn ip_blob(ip: IpAddr) -> Vec<u8> {
     }
 }
 
+/// [`ip_blob`] without the allocation: the bytes of an address, to bind.
+pub enum IpBytes {
+    /// 4 bytes.
+    V4([u8; 4]),
+    /// 16 bytes.
+    V6([u8; 16]),
+}
+
+impl IpBytes {
+    /// The stored form of `ip` (the same bytes as [`ip_blob`]).
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Self::V4(v4.octets()),
+            IpAddr::V6(v6) => Self::V6(v6.octets()),
+        }
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::V4(b) => b,
+            Self::V6(b) => b,
+        }
+    }
+}
+
 /// The address of a stored blob.
 pub fn blob_ip(v: ValueRef<'_>) -> Result<IpAddr, String> {
     match v {
@@ -204,6 +230,24 @@ pub fn blob_ip(v: ValueRef<'_>) -> Result<IpAddr, String> {
             }
         }
         other => Err(format!("address of type {:?}", other.data_type())),
+    }
+}
+
+/// A port as stored since schema 9: its 16 bits read as a signed number,
+/// so that a port from 32768 up (most client ports) takes 2 bytes instead
+/// of 3. Schema 8 stored the port itself; [`port_of`] reads both, and 0
+/// (what scrubbing writes) is 0 in both.
+pub fn port_code(port: u16) -> i64 {
+    i64::from(port as i16)
+}
+
+/// The port of a stored value ([`port_code`] or the port itself).
+pub fn port_of(v: i64) -> Result<u16, String> {
+    let bad = || format!("port {v}");
+    if (-32768..0).contains(&v) {
+        u16::try_from(v + 65536).map_err(|_| bad())
+    } else {
+        u16::try_from(v).map_err(|_| bad())
     }
 }
 
@@ -278,6 +322,9 @@ const ANSWERED: u8 = 2;
 const HAS_EDNS: u8 = 4;
 const HAS_QSIZE: u8 = 8;
 const HAS_RSIZE: u8 = 16;
+/// Opcode 0 (QUERY) and qdcount 1, by far the usual pair: neither is
+/// written (schema 9; a form without the bit has both).
+const USUAL: u8 = 32;
 
 fn put(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -316,17 +363,21 @@ impl Hdr {
                 present |= bit;
             }
         }
-        out.push(present);
         let c = self.counts;
-        for v in [
-            self.opcode.into(),
-            self.dns_id.into(),
-            c.qd.into(),
-            c.an.into(),
-            c.ns.into(),
-            c.ar.into(),
-        ] {
-            put(out, v);
+        let usual = self.opcode == 0 && c.qd == 1;
+        if usual {
+            present |= USUAL;
+        }
+        out.push(present);
+        if !usual {
+            put(out, self.opcode.into());
+        }
+        put(out, self.dns_id.into());
+        if !usual {
+            put(out, c.qd.into());
+        }
+        for v in [c.an, c.ns, c.ar] {
+            put(out, v.into());
         }
         if let Some(e) = &self.edns {
             put(out, edns_code(e) as u64);
@@ -340,7 +391,7 @@ impl Hdr {
     pub fn decode(mut b: &[u8]) -> Result<Self, String> {
         let (&present, rest) = b.split_first().ok_or("empty hdr")?;
         b = rest;
-        if present & !(SEEN | ANSWERED | HAS_EDNS | HAS_QSIZE | HAS_RSIZE) != 0 {
+        if present & !(SEEN | ANSWERED | HAS_EDNS | HAS_QSIZE | HAS_RSIZE | USUAL) != 0 {
             return Err(format!("hdr presence byte {present:#x}"));
         }
         let n = |b: &mut &[u8], what: &str, max: u64| -> Result<u64, String> {
@@ -351,10 +402,19 @@ impl Hdr {
             Ok(v)
         };
         let u16_max = u64::from(u16::MAX);
-        let opcode = n(&mut b, "opcode", u8::MAX.into())? as u8;
+        let usual = present & USUAL != 0;
+        let opcode = if usual {
+            0
+        } else {
+            n(&mut b, "opcode", u8::MAX.into())? as u8
+        };
         let dns_id = n(&mut b, "dns_id", u16_max)? as u16;
         let counts = crate::model::Counts {
-            qd: n(&mut b, "qdcount", u16_max)? as u16,
+            qd: if usual {
+                1
+            } else {
+                n(&mut b, "qdcount", u16_max)? as u16
+            },
             an: n(&mut b, "ancount", u16_max)? as u16,
             ns: n(&mut b, "nscount", u16_max)? as u16,
             ar: n(&mut b, "arcount", u16_max)? as u16,
@@ -432,7 +492,19 @@ mod tests {
         for ip in ["192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1", "::"] {
             let ip: IpAddr = ip.parse().unwrap();
             let b = ip_blob(ip);
+            assert_eq!(IpBytes::of(ip).as_slice(), &b[..]);
             assert_eq!(blob_ip(ValueRef::Blob(&b)), Ok(ip));
+        }
+        for p in [0u16, 53, 32767, 32768, 40000, 65535] {
+            assert_eq!(port_of(port_code(p)), Ok(p), "{p}");
+            // Schema 8 stored the port itself.
+            assert_eq!(port_of(i64::from(p)), Ok(p), "{p}");
+        }
+        assert_eq!(port_code(65535), -1);
+        assert_eq!(port_code(32768), -32768);
+        assert_eq!(port_code(32767), 32767);
+        for bad in [-32769, 65536, i64::MIN, i64::MAX] {
+            assert!(port_of(bad).is_err(), "{bad}");
         }
         assert!(blob_ip(ValueRef::Blob(&[1, 2, 3])).is_err());
         assert!(blob_ip(ValueRef::Text(b"192.0.2.1")).is_err());
@@ -490,9 +562,29 @@ mod tests {
             response_size: None,
             ..full
         };
+        let usual = Hdr { opcode: 0, ..full };
         let mut buf = Vec::new();
-        for h in [full, none] {
+        usual.encode(&mut buf);
+        // No opcode and no qdcount: presence, id, an, ns, ar, EDNS, sizes.
+        assert_eq!(buf.len(), 1 + 3 + 3 + 1 + 2 + 4 + 5 + 1);
+        assert_eq!(buf[0] & USUAL, USUAL);
+        // A schema-8 form (no USUAL bit) of the same header still reads.
+        let mut v8 = vec![buf[0] & !USUAL, 0];
+        v8.extend_from_slice(&buf[1..4]);
+        v8.push(1);
+        v8.extend_from_slice(&buf[4..]);
+        assert_eq!(Hdr::decode(&v8), Ok(usual));
+        let two = Hdr {
+            opcode: 0,
+            counts: crate::model::Counts {
+                qd: 2,
+                ..full.counts
+            },
+            ..full
+        };
+        for h in [full, none, usual, two] {
             h.encode(&mut buf);
+            assert_eq!(buf[0] & USUAL != 0, h == usual);
             assert_eq!(Hdr::decode(&buf), Ok(h));
             for cut in 0..buf.len() {
                 assert!(Hdr::decode(&buf[..cut]).is_err(), "{cut}");

@@ -1,9 +1,10 @@
 //! Moving the rows of a schema-7 lookups table (text everywhere) into the
-//! compact table of schema 8, in the migration's transaction.
+//! compact table of schema 8, in the migration's transaction (times
+//! absolute, as schema 8 stores them: schema 9 gives them the base 0).
 
 use rusqlite::Connection;
 
-use super::write::{insert_lookups, Interner};
+use super::write::{insert_lookups, Interner, Seqs};
 use crate::model::{Answer, Lookup};
 use crate::store::StoreError;
 
@@ -15,6 +16,7 @@ const CHUNK: usize = 10_000;
 /// table.
 pub fn migrate_rows(conn: &Connection) -> Result<(), StoreError> {
     let mut intern = Interner::default();
+    let mut seqs = Seqs::default();
     let mut stmt = conn.prepare(
         "SELECT ts_us, entry, querier, querier_port, server, server_port, transport, qname, qtype, qclass,
                 opcode, flags, rcode, answers, rtt_us, ecs, query_seen, answered, source, also, sensor,
@@ -28,11 +30,11 @@ pub fn migrate_rows(conn: &Connection) -> Result<(), StoreError> {
         let id: i64 = r.get(33)?;
         chunk.push(v7_lookup(r).map_err(|e| corrupt(id, e))?);
         if chunk.len() == CHUNK {
-            insert_lookups(conn, &mut intern, &chunk)?;
+            insert_lookups(conn, &mut intern, &mut seqs, 0, &chunk)?;
             chunk.clear();
         }
     }
-    insert_lookups(conn, &mut intern, &chunk)?;
+    insert_lookups(conn, &mut intern, &mut seqs, 0, &chunk)?;
     drop(rows);
     drop(stmt);
     conn.execute_batch("DROP TABLE lookups_v7")?;

@@ -43,11 +43,12 @@ impl SqliteStore {
         each: &mut dyn FnMut(Lookup) -> bool,
     ) -> Result<(), StoreError> {
         self.require_compact()?;
-        let (sql, args) = lookups_sql(filter);
+        let base = self.ts_base()?;
+        let (sql, args) = lookups_sql(filter, base);
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         while let Some(r) = rows.next()? {
-            let l = compact_lookup(r)?;
+            let l = compact_lookup(r, base)?;
             if !filter.addrs_match(l.querier.ip(), l.server.ip()) {
                 continue;
             }
@@ -56,6 +57,11 @@ impl SqliteStore {
             }
         }
         Ok(())
+    }
+
+    /// The time base of `lookups.ts_us` (0: none, the times are absolute).
+    fn ts_base(&self) -> Result<i64, StoreError> {
+        Ok(write::ts_base(&self.conn)?.unwrap_or(0))
     }
 
     /// Fails with [`StoreError::TooOld`] on a database opened read-only
@@ -75,7 +81,7 @@ impl SqliteStore {
     /// The query plan SQLite picks for `filter` (`EXPLAIN QUERY PLAN`
     /// details).
     pub fn lookups_plan(&self, filter: &LookupFilter) -> Result<Vec<String>, StoreError> {
-        let (sql, args) = lookups_sql(filter);
+        let (sql, args) = lookups_sql(filter, self.ts_base()?);
         let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
         let mut out = Vec::new();
@@ -183,24 +189,26 @@ impl SqliteStore {
     pub fn preload(&self, history_days: i64) -> Result<crate::model::Preload, StoreError> {
         let mut p = crate::model::Preload::default();
         self.require_compact()?;
+        let base = self.ts_base()?;
         let newest: Option<i64> =
             self.conn
                 .query_row("SELECT max(ts_us) FROM lookups", [], |r| r.get(0))?;
         if let Some(newest) = newest {
+            // In stored (relative) time.
             let from = newest.saturating_sub(history_days.saturating_mul(86_400_000_000));
             let mut stmt = self.conn.prepare(
                 // Entries are interned: count by entry id, then name them.
                 "SELECT e, h, sum(c) FROM (
                    SELECT n.name AS e, g.h AS h, g.c AS c FROM (
-                     SELECT entry, ts_us / 3600000000 AS h, count(*) AS c FROM lookups
+                     SELECT entry, (ts_us + ?2) / 3600000000 AS h, count(*) AS c FROM lookups
                       WHERE ts_us >= ?1 GROUP BY entry, h
                    ) g JOIN names n ON n.id = g.entry
                    UNION ALL
-                   SELECT j.value, l.ts_us / 3600000000, 1 FROM lookups l, json_each(l.also) j
+                   SELECT j.value, (l.ts_us + ?2) / 3600000000, 1 FROM lookups l, json_each(l.also) j
                     WHERE l.ts_us >= ?1 AND l.also IS NOT NULL
                  ) GROUP BY e, h ORDER BY e, h",
             )?;
-            let rows = stmt.query_map([from], |r| {
+            let rows = stmt.query_map([from, base], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,
@@ -259,8 +267,15 @@ impl SqliteStore {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
         if let (Some(lo), Some(hi)) = (lo, hi) {
-            out.push(("first lookup".into(), crate::time::rfc3339(lo)));
-            out.push(("last lookup".into(), crate::time::rfc3339(hi)));
+            let base = self.ts_base()?;
+            out.push((
+                "first lookup".into(),
+                crate::time::rfc3339(lo.saturating_add(base)),
+            ));
+            out.push((
+                "last lookup".into(),
+                crate::time::rfc3339(hi.saturating_add(base)),
+            ));
         }
         let entries: i64 = self.conn.query_row(
             "SELECT count(DISTINCT entry) FROM querier_summary",
@@ -373,8 +388,9 @@ impl SqliteStore {
     }
 }
 
-/// The statement and arguments of [`SqliteStore::lookups`].
-fn lookups_sql(filter: &LookupFilter) -> (String, Vec<rusqlite::types::Value>) {
+/// The statement and arguments of [`SqliteStore::lookups`] (`base`: the
+/// time base of `lookups.ts_us`).
+fn lookups_sql(filter: &LookupFilter, base: i64) -> (String, Vec<rusqlite::types::Value>) {
     use super::codec::{ip_blob, Coded};
     let mut sql = String::from(
         "SELECT l.ts_us, l.seq, e.name, l.entry, l.querier, l.querier_port, l.server, l.server_port,
@@ -445,12 +461,14 @@ fn lookups_sql(filter: &LookupFilter) -> (String, Vec<rusqlite::types::Value>) {
         args.push(e.clone().into());
     }
     if let Some(s) = filter.since_us {
+        // Saturating: a bound beyond the stored range keeps its meaning
+        // (every stored time is at least i64::MIN + base).
         sql.push_str(" AND l.ts_us >= ?");
-        args.push(s.into());
+        args.push(s.saturating_sub(base).into());
     }
     if let Some(u) = filter.until_us {
         sql.push_str(" AND l.ts_us < ?");
-        args.push(u.into());
+        args.push(u.saturating_sub(base).into());
     }
     if let Some(t) = &filter.qtype {
         sql.push_str(" AND l.qtype = ?");
@@ -466,15 +484,20 @@ fn lookups_sql(filter: &LookupFilter) -> (String, Vec<rusqlite::types::Value>) {
 
 /// One row of [`lookups_sql`]; a row that does not decode is an error
 /// naming it.
-fn compact_lookup(r: &rusqlite::Row<'_>) -> Result<Lookup, StoreError> {
-    use super::codec::{blob_ip, Coded, Hdr};
-    let ts_us: i64 = r.get(0)?;
+fn compact_lookup(r: &rusqlite::Row<'_>, base: i64) -> Result<Lookup, StoreError> {
+    use super::codec::{blob_ip, port_of, Coded, Hdr};
+    let stored: i64 = r.get(0)?;
     let seq: i64 = r.get(1)?;
+    let ts_us = stored.checked_add(base);
     let bad = |reason: String| StoreError::Corrupt {
         table: "lookups",
-        row: format!("ts_us {ts_us} seq {seq}"),
+        row: match ts_us {
+            Some(t) => format!("ts_us {t} seq {seq}"),
+            None => format!("stored ts_us {stored} seq {seq}"),
+        },
         reason,
     };
+    let ts_us = ts_us.ok_or_else(|| bad(format!("time base {base} overflows it")))?;
     // An interned value: (name or body column, id column).
     let interned = |text: usize, id: usize, what: &str| -> Result<Option<String>, StoreError> {
         let t: Option<String> = r.get(text)?;
@@ -514,8 +537,14 @@ fn compact_lookup(r: &rusqlite::Row<'_>) -> Result<Lookup, StoreError> {
         ts_us,
         entry: required(2, 3, "entry")?,
         also,
-        querier: std::net::SocketAddr::new(blob_ip(r.get_ref(4)?).map_err(bad)?, r.get(5)?),
-        server: std::net::SocketAddr::new(blob_ip(r.get_ref(6)?).map_err(bad)?, r.get(7)?),
+        querier: std::net::SocketAddr::new(
+            blob_ip(r.get_ref(4)?).map_err(bad)?,
+            port_of(r.get(5)?).map_err(bad)?,
+        ),
+        server: std::net::SocketAddr::new(
+            blob_ip(r.get_ref(6)?).map_err(bad)?,
+            port_of(r.get(7)?).map_err(bad)?,
+        ),
         transport: coded(8, Coded::Transport)?,
         qname: required(9, 10, "qname")?,
         qtype: coded(11, Coded::Qtype)?,

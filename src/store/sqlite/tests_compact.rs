@@ -32,6 +32,9 @@ fn varied() -> Vec<Lookup> {
     unanswered.answered = false;
     unanswered.flags = String::new();
     unanswered.source = "plain".into();
+    // Ports from 32768 up are stored as negative numbers.
+    unanswered.querier = "192.0.2.5:40000".parse().unwrap();
+    unanswered.server = "192.0.2.53:65535".parse().unwrap();
     v.push(unanswered);
     // The same answers again: one answer set.
     v.push(lookup(6, "192.0.2.6"));
@@ -258,6 +261,8 @@ fn a_corrupt_row_is_an_error_naming_it() {
         "UPDATE lookups SET hdr = x'40'",
         "UPDATE lookups SET hdr = 7",
         "UPDATE lookups SET source = 2.5",
+        "UPDATE lookups SET querier_port = 65536",
+        "UPDATE lookups SET server_port = -32769",
     ];
     for sql in damage {
         s.conn.execute("DELETE FROM lookups", []).unwrap();
@@ -405,4 +410,302 @@ fn preload_counts_hours_by_entry_name() {
             ("example.com".to_string(), 2, 1),
         ]
     );
+}
+
+/// (stored ts_us, seq) of every row, in key order.
+fn keys(s: &SqliteStore) -> Vec<(i64, i64)> {
+    let mut stmt = s
+        .conn
+        .prepare("SELECT ts_us, seq FROM lookups ORDER BY ts_us, seq")
+        .unwrap();
+    let rows: Vec<(i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows
+}
+
+/// The writer keeps the next seq of each time in memory; it must give
+/// what `max(seq) + 1` gives across batches, restarts, another writer,
+/// a rolled-back batch and pruning.
+#[test]
+fn same_time_seqs_continue_across_batches_restarts_failures_and_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let t = 1_796_294_822_000_000;
+    let batch = |ls: Vec<Lookup>| Batch {
+        lookups: ls,
+        ..Batch::default()
+    };
+    let mut s = SqliteStore::open(&path).unwrap();
+    s.write(&batch(vec![lookup(t, "192.0.2.1"), lookup(t, "192.0.2.2")]))
+        .unwrap();
+    // Keys with the time as an offset from t.
+    let t0 = keys(&s)[0].0;
+    let keys = |s: &SqliteStore| -> Vec<(i64, i64)> {
+        keys(s)
+            .into_iter()
+            .map(|(ts, seq)| (ts - t0, seq))
+            .collect()
+    };
+    s.write(&batch(vec![
+        lookup(t, "192.0.2.3"),
+        lookup(t + 5, "192.0.2.4"),
+    ]))
+    .unwrap();
+    drop(s);
+    // A restart: the seqs of stored times come from the table.
+    let mut s = SqliteStore::open(&path).unwrap();
+    s.write(&batch(vec![
+        lookup(t + 5, "192.0.2.5"),
+        lookup(t, "192.0.2.6"),
+        lookup(t + 9, "192.0.2.7"),
+    ]))
+    .unwrap();
+    // Another connection writes the same times in between.
+    let mut other = SqliteStore::open(&path).unwrap();
+    other
+        .write(&batch(vec![
+            lookup(t + 9, "192.0.2.8"),
+            lookup(t, "192.0.2.9"),
+        ]))
+        .unwrap();
+    // A batch that fails after some inserts leaves no seq behind.
+    s.conn
+        .execute_batch(
+            "CREATE TRIGGER fail BEFORE INSERT ON lookups
+             WHEN NEW.querier = x'c00002ff' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .unwrap();
+    // (With a new sensor: its interned id goes with the batch.)
+    let sensor2 = |mut l: Lookup| {
+        l.sensor = "s2".into();
+        l
+    };
+    assert!(s
+        .write(&batch(vec![
+            sensor2(lookup(t, "192.0.2.11")),
+            sensor2(lookup(t + 9, "192.0.2.12")),
+            sensor2(lookup(t + 20, "192.0.2.13")),
+            sensor2(lookup(t, "192.0.2.255")),
+        ]))
+        .is_err());
+    s.write(&batch(vec![sensor2(lookup(t + 9, "192.0.2.10"))]))
+        .unwrap();
+    // Another writer again, then a batch of this one without lookups.
+    other
+        .write(&batch(vec![lookup(t + 9, "192.0.2.18")]))
+        .unwrap();
+    s.write(&Batch {
+        hourly: vec![crate::model::HourRow {
+            hour_us: 0,
+            metric: "packets".into(),
+            value: 1,
+        }],
+        ..Batch::default()
+    })
+    .unwrap();
+    s.write(&batch(vec![lookup(t + 9, "192.0.2.19")])).unwrap();
+    // Nor does one that fails at its first insert, after a committed
+    // batch (no change in between to notice).
+    assert!(s
+        .write(&batch(vec![lookup(t + 20, "192.0.2.255")]))
+        .is_err());
+    s.conn.execute_batch("DROP TRIGGER fail").unwrap();
+    s.write(&batch(vec![
+        lookup(t, "192.0.2.14"),
+        lookup(t + 20, "192.0.2.15"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        keys(&s),
+        vec![
+            (0, 0),
+            (0, 1),
+            (0, 2),
+            (0, 3),
+            (0, 4),
+            (0, 5),
+            (5, 0),
+            (5, 1),
+            (9, 0),
+            (9, 1),
+            (9, 2),
+            (9, 3),
+            (9, 4),
+            (20, 0),
+        ]
+    );
+    let got = all(&s);
+    assert_eq!(got[10].sensor, "s2");
+    let order: Vec<String> = got.iter().map(|l| l.querier.ip().to_string()).collect();
+    assert_eq!(
+        order,
+        [1, 2, 3, 6, 9, 14, 4, 5, 7, 8, 10, 18, 19, 15].map(|i| format!("192.0.2.{i}"))
+    );
+    // Pruned times start again at seq 0, as the query would say.
+    s.prune(t + 10).unwrap();
+    s.write(&batch(vec![
+        lookup(t + 5, "192.0.2.16"),
+        lookup(t + 20, "192.0.2.17"),
+    ]))
+    .unwrap();
+    assert_eq!(keys(&s), vec![(5, 0), (20, 0), (20, 1)]);
+}
+
+/// Schema 9 stores times relative to the first lookup's (6 bytes instead
+/// of 8); every reader sees the absolute times.
+#[test]
+fn times_are_stored_relative_to_the_base_and_read_back_absolute() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(&dir.path().join("b.db")).unwrap();
+    let t = 1_796_294_822_783_468;
+    let hour = 3_600_000_000;
+    s.write(&Batch {
+        lookups: vec![
+            lookup(t, "192.0.2.1"),
+            lookup(t - 7, "192.0.2.2"),
+            lookup(t + hour, "192.0.2.3"),
+        ],
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(write::ts_base(&s.conn).unwrap(), Some(t));
+    assert_eq!(keys(&s), vec![(-7, 0), (0, 0), (hour, 0)]);
+    let times: Vec<i64> = all(&s).iter().map(|l| l.ts_us).collect();
+    assert_eq!(times, vec![t - 7, t, t + hour]);
+    let since = |since_us, until_us| {
+        let mut got = Vec::new();
+        s.lookups(
+            &LookupFilter {
+                since_us,
+                until_us,
+                ..LookupFilter::default()
+            },
+            &mut |l| {
+                got.push(l.ts_us);
+                true
+            },
+        )
+        .unwrap();
+        got
+    };
+    assert_eq!(since(Some(t), None), vec![t, t + hour]);
+    assert_eq!(since(None, Some(t)), vec![t - 7]);
+    assert_eq!(
+        since(Some(i64::MIN), Some(i64::MAX)),
+        vec![t - 7, t, t + hour]
+    );
+    assert_eq!(since(Some(i64::MAX), None), Vec::<i64>::new());
+    let stats = s.stats().unwrap();
+    let stat = |k: &str| stats.iter().find(|(l, _)| l == k).map(|(_, v)| v.clone());
+    assert_eq!(stat("first lookup"), Some(crate::time::rfc3339(t - 7)));
+    assert_eq!(stat("last lookup"), Some(crate::time::rfc3339(t + hour)));
+    let p = s.preload(7).unwrap();
+    assert_eq!(
+        p.hours,
+        vec![
+            ("example.com".to_string(), t / hour, 2),
+            ("example.com".to_string(), t / hour + 1, 1),
+        ]
+    );
+    // The base of a later batch is the stored one.
+    s.write(&Batch {
+        lookups: vec![lookup(t + 1, "192.0.2.4")],
+        ..Batch::default()
+    })
+    .unwrap();
+    drop(s);
+    let mut s = SqliteStore::open(&dir.path().join("b.db")).unwrap();
+    s.write(&Batch {
+        lookups: vec![lookup(t + 2, "192.0.2.5")],
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(write::ts_base(&s.conn).unwrap(), Some(t));
+    assert_eq!(keys(&s), vec![(-7, 0), (0, 0), (1, 0), (2, 0), (hour, 0)]);
+    // Pruning and scrubbing compare absolute times.
+    s.write(&Batch {
+        scrub_before: Some((t + 1, vec!["ecs".into(), "querier_port".into()])),
+        ..Batch::default()
+    })
+    .unwrap();
+    let ports: Vec<u16> = all(&s).iter().map(|l| l.querier.port()).collect();
+    assert_eq!(ports, vec![0, 0, 5353, 5353, 5353]);
+    assert_eq!(s.prune(t + 2).unwrap(), 3);
+    let times: Vec<i64> = all(&s).iter().map(|l| l.ts_us).collect();
+    assert_eq!(times, vec![t + 2, t + hour]);
+}
+
+/// A schema-8 database (absolute times) keeps its rows: its base is 0.
+#[test]
+fn a_schema_8_database_gets_the_base_0_and_reads_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.db");
+    let rows = varied();
+    {
+        let mut c = Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS[..8].iter().enumerate() {
+            let tx = c.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        // Schema 8's writer: absolute times, ports as themselves.
+        write::insert_lookups(
+            &c,
+            &mut write::Interner::default(),
+            &mut write::Seqs::default(),
+            0,
+            &rows,
+        )
+        .unwrap();
+        let n = c
+            .execute(
+                "UPDATE lookups SET querier_port = querier_port + 65536,
+                    server_port = server_port + 65536 WHERE querier_port < 0",
+                [],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(write::ts_base(&s.conn).unwrap(), Some(0));
+    let mut want = rows;
+    want.sort_by_key(|l| l.ts_us);
+    assert_eq!(all(&s), want);
+    s.write(&Batch {
+        lookups: vec![lookup(5, "192.0.2.99")],
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(keys(&s).iter().filter(|(t, _)| *t == 5).count(), 4);
+    assert_eq!(
+        all(&s).iter().rfind(|l| l.ts_us == 5),
+        Some(&lookup(5, "192.0.2.99"))
+    );
+    // An empty schema-8 database gets its base from its first lookup.
+    let path = dir.path().join("empty8.db");
+    {
+        let mut c = Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS[..8].iter().enumerate() {
+            let tx = c.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(write::ts_base(&s.conn).unwrap(), None);
+    s.write(&Batch {
+        lookups: vec![lookup(77, "192.0.2.1")],
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(write::ts_base(&s.conn).unwrap(), Some(77));
+    assert_eq!(keys(&s), vec![(0, 0)]);
 }
