@@ -358,7 +358,10 @@ impl Pipeline {
 
     /// Lookups produced since the last call.
     pub fn take_lookups(&mut self) -> Vec<Lookup> {
-        std::mem::take(&mut self.stage.out)
+        // Room for as many as last time: the next ones are pushed without
+        // regrowing (and copying) the vector on the way.
+        let room = self.stage.out.len();
+        std::mem::replace(&mut self.stage.out, Vec::with_capacity(room))
     }
 
     /// Rrsets aggregated since the last call (see [`RrsetAggregator`]).
@@ -419,6 +422,24 @@ impl Pipeline {
     }
 }
 
+/// Appends the decimal form of `v` (what `Display` writes).
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // A digit: 0..=9.
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
 /// A packet or message source (a file, an interface, a dnstap peer).
 #[derive(Debug)]
 struct Source {
@@ -435,12 +456,18 @@ impl DnsStage {
             .map_or_else(|| self.sensor.clone(), |s| s.sensor.clone())
     }
 
+    /// `name#frame` (built by hand: `format!` costs more than the rest of
+    /// the lookup's strings together).
     fn provenance(&self, source: (u32, u64)) -> String {
         let name = self
             .sources
             .get(source.0 as usize)
             .map_or("-", |s| s.name.as_str());
-        format!("{name}#{}", source.1)
+        let mut out = String::with_capacity(name.len() + 21);
+        out.push_str(name);
+        out.push('#');
+        push_u64(&mut out, source.1);
+        out
     }
 
     fn pairing_expire(&mut self, now: i64) {
@@ -478,7 +505,6 @@ impl DnsStage {
                 .match_name(&self.name)
                 .or(self.record_all.then_some(UNWATCHED));
             let message = watched.map(|id| {
-                let entry = self.entry_name(id).to_string();
                 let m = if id == UNWATCHED {
                     // Decode errors of unwatched messages are not counted
                     // (so counters do not depend on `record_all`).
@@ -486,7 +512,7 @@ impl DnsStage {
                 } else {
                     self.full(d.payload, &peek)
                 };
-                Box::new(WatchedQuery::new(m, &entry))
+                Box::new(WatchedQuery::new(m, self.entry_name(id)))
             });
             let key = PairKey {
                 client: d.src,
@@ -590,7 +616,7 @@ impl DnsStage {
                     querier: d.dst,
                     server: d.src,
                     transport: d.transport.as_str().into(),
-                    qname: resp.qname.clone().unwrap_or_default(),
+                    qname: resp.qname.unwrap_or_default(),
                     qtype: dns::type_name(peek.qtype),
                     qclass: dns::class_name(q.qclass),
                     opcode: resp.opcode,
@@ -624,7 +650,7 @@ impl DnsStage {
                     querier: d.dst,
                     server: d.src,
                     transport: d.transport.as_str().into(),
-                    qname: resp.qname.clone().unwrap_or_default(),
+                    qname: resp.qname.unwrap_or_default(),
                     qtype: dns::type_name(peek.qtype),
                     qclass: dns::class_name(peek.qclass),
                     opcode: resp.opcode,

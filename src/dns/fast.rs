@@ -167,12 +167,23 @@ pub(super) struct Scratch {
 }
 
 impl Default for Scratch {
+    /// Empty: most messages (queries) have no record the buffers are for,
+    /// so they get their room at the first record ([`Scratch::ready`]).
     fn default() -> Self {
-        // Room for most names and record data: no growing on the way.
         Self {
-            name: Vec::with_capacity(256),
-            text: String::with_capacity(256),
+            name: Vec::new(),
+            text: String::new(),
             pointer_owner: None,
+        }
+    }
+}
+
+impl Scratch {
+    /// Room for most names and record data: no growing on the way.
+    fn ready(&mut self) {
+        if self.name.capacity() == 0 {
+            self.name.reserve(256);
+            self.text.reserve(256);
         }
     }
 }
@@ -360,6 +371,7 @@ fn owner(msg: &[u8], pos: usize, s: &mut Scratch) -> Option<(String, usize)> {
 /// Decodes the answer or authority record at `pos`, or declines. `s` must
 /// be used for one message only.
 pub(super) fn record(msg: &[u8], pos: usize, s: &mut Scratch) -> Option<Rr> {
+    s.ready();
     let (owner, name_end) = owner(msg, pos, s)?;
     let (rtype, ttl, start, end) = fixed(msg, name_end)?;
     let data = if start == end {

@@ -451,7 +451,12 @@ impl Runner {
         for l in &lookups {
             self.engine.lookup(l);
         }
-        self.batch.lookups.extend(lookups);
+        if self.batch.lookups.is_empty() {
+            // The first since the last commit: moved, not copied.
+            self.batch.lookups = lookups;
+        } else {
+            self.batch.lookups.extend(lookups);
+        }
     }
 
     fn pseudonymise(&self, lookups: &mut [Lookup]) {
