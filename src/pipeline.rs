@@ -129,6 +129,8 @@ struct DnsStage {
     pdns: PdnsScope,
     rrsets: RrsetAggregator,
     record_all: bool,
+    /// Buffers of the full decode, kept from one message to the next.
+    scratch: parse::Scratch,
 }
 
 /// Packet in, lookups out.
@@ -163,6 +165,7 @@ impl Pipeline {
                 pdns: cfg.pdns,
                 rrsets: RrsetAggregator::default(),
                 record_all: cfg.record_all,
+                scratch: parse::Scratch::default(),
             },
             hour: Hour::default(),
             hourly: Vec::new(),
@@ -358,10 +361,17 @@ impl Pipeline {
 
     /// Lookups produced since the last call.
     pub fn take_lookups(&mut self) -> Vec<Lookup> {
-        // Room for as many as last time: the next ones are pushed without
-        // regrowing (and copying) the vector on the way.
-        let room = self.stage.out.len();
-        std::mem::replace(&mut self.stage.out, Vec::with_capacity(room))
+        std::mem::take(&mut self.stage.out)
+    }
+
+    /// Gives back a vector [`Pipeline::take_lookups`] returned, emptied:
+    /// the next lookups are pushed into its room (no regrowing and copying
+    /// on the way).
+    pub fn recycle_lookups(&mut self, mut v: Vec<Lookup>) {
+        if self.stage.out.is_empty() && v.capacity() > self.stage.out.capacity() {
+            v.clear();
+            self.stage.out = v;
+        }
     }
 
     /// Rrsets aggregated since the last call (see [`RrsetAggregator`]).
@@ -508,7 +518,7 @@ impl DnsStage {
                 let m = if id == UNWATCHED {
                     // Decode errors of unwatched messages are not counted
                     // (so counters do not depend on `record_all`).
-                    parse::message_peeked(d.payload, &peek, &self.name)
+                    parse::message_peeked_with(d.payload, &peek, &self.name, &mut self.scratch)
                 } else {
                     self.full(d.payload, &peek)
                 };
@@ -572,7 +582,12 @@ impl DnsStage {
         let response = match &entry {
             Some(_) if watched => Some(self.full(d.payload, &peek)),
             // Unwatched (`record_all`): decode errors not counted, as above.
-            Some(_) => Some(parse::message_peeked(d.payload, &peek, &self.name)),
+            Some(_) => Some(parse::message_peeked_with(
+                d.payload,
+                &peek,
+                &self.name,
+                &mut self.scratch,
+            )),
             None => None,
         };
         // Count the rcode (extended rcode only known after a full decode,
@@ -689,7 +704,7 @@ impl DnsStage {
         peek: &wire::Peek,
         query: Option<&PendingQuery>,
     ) {
-        let resp = parse::message_peeked(d.payload, peek, &self.name);
+        let resp = parse::message_peeked_with(d.payload, peek, &self.name, &mut self.scratch);
         self.add_rrsets(d.ts, query, &resp);
     }
 
@@ -720,7 +735,7 @@ impl DnsStage {
     /// The full decode of the message `peek` pre-parsed (its question name
     /// is in `self.name`).
     fn full(&mut self, payload: &[u8], peek: &wire::Peek) -> Message {
-        let m = parse::message_peeked(payload, peek, &self.name);
+        let m = parse::message_peeked_with(payload, peek, &self.name, &mut self.scratch);
         if !m.complete {
             self.error(ErrorKind::DnsBadRecords);
         }

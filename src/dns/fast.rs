@@ -179,6 +179,11 @@ impl Default for Scratch {
 }
 
 impl Scratch {
+    /// Ready for another message: the remembered owner is of the last one.
+    pub(super) fn reset(&mut self) {
+        self.pointer_owner = None;
+    }
+
     /// Room for most names and record data: no growing on the way.
     fn ready(&mut self) {
         if self.name.capacity() == 0 {
@@ -369,7 +374,7 @@ fn owner(msg: &[u8], pos: usize, s: &mut Scratch) -> Option<(String, usize)> {
 }
 
 /// Decodes the answer or authority record at `pos`, or declines. `s` must
-/// be used for one message only.
+/// be used for one message only ([`Scratch::reset`] before the next).
 pub(super) fn record(msg: &[u8], pos: usize, s: &mut Scratch) -> Option<Rr> {
     s.ready();
     let (owner, name_end) = owner(msg, pos, s)?;
