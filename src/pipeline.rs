@@ -514,6 +514,9 @@ impl DnsStage {
                 .watch
                 .match_name(&self.name)
                 .or(self.record_all.then_some(UNWATCHED));
+            // The query's EDNS record: read by the full decode when there
+            // is one, else off the wire here.
+            let mut edns = None;
             let message = watched.map(|id| {
                 let m = if id == UNWATCHED {
                     // Decode errors of unwatched messages are not counted
@@ -522,6 +525,7 @@ impl DnsStage {
                 } else {
                     self.full(d.payload, &peek)
                 };
+                edns = Some(m.edns);
                 Box::new(WatchedQuery::new(m, self.entry_name(id)))
             });
             let key = PairKey {
@@ -539,7 +543,7 @@ impl DnsStage {
                 flags: h.flags,
                 qclass: peek.qclass,
                 size: u16::try_from(d.payload.len()).unwrap_or(u16::MAX),
-                edns: wire::edns(d.payload, &h, peek.question_end),
+                edns: edns.unwrap_or_else(|| wire::edns(d.payload, &h, peek.question_end)),
                 watched,
                 message,
             };
@@ -567,7 +571,7 @@ impl DnsStage {
         let query_entry = query
             .as_ref()
             .and_then(|q| q.message.as_ref())
-            .map(|m| m.entry.to_string())
+            .map(|m| String::from(&*m.entry))
             .filter(|e| !e.is_empty());
         let entry = match query_entry {
             Some(e) => Some(e),
@@ -749,7 +753,7 @@ impl DnsStage {
         let msg = q.message.as_deref();
         let entry = msg.map_or_else(
             || self.entry_name(entry).to_string(),
-            |m| m.entry.to_string(),
+            |m| String::from(&*m.entry),
         );
         if entry.is_empty() {
             self.stats.unwatched += 1;
@@ -764,7 +768,7 @@ impl DnsStage {
             querier: key.client,
             server: std::net::SocketAddr::new(key.server, q.server_port),
             transport: q.transport.as_str().into(),
-            qname: msg.map(|m| m.qname.to_string()).unwrap_or_default(),
+            qname: msg.map(|m| String::from(&*m.qname)).unwrap_or_default(),
             qtype: dns::type_name(key.qtype),
             qclass: dns::class_name(q.qclass),
             opcode: ((q.flags >> 11) & 0xf) as u8,
