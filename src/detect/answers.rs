@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap;
 use serde_json::json;
 
 use super::bounded::NameTable;
+use super::config::{AnswerChange, RcodeChange};
 use super::{DetectorConfig, Finding, Kind, LookupDetector, DAY, HOUR};
 use crate::model::Lookup;
 use crate::model::Severity;
@@ -59,6 +60,96 @@ impl Default for RcodeDetector {
     }
 }
 
+/// `rcode_change` for one answered lookup of a name with state `st`.
+fn judge_rcode(
+    st: &mut NameRcode,
+    c: &RcodeChange,
+    rcode: &str,
+    l: &Lookup,
+    out: &mut Vec<Finding>,
+) {
+    if rcode == "NOERROR" {
+        st.noerror = st.noerror.saturating_add(1);
+        st.streak = 0;
+        if let Some(was) = st.raised.take() {
+            if c.enabled {
+                out.push(Finding {
+                    kind: Kind::RcodeChange,
+                    severity: Severity::Warning,
+                    ts_us: l.ts_us,
+                    name: l.qname.clone(),
+                    querier: None,
+                    window: "since the failure".into(),
+                    window_start_us: st.streak_start,
+                    evidence: json!({"from": was, "to": "NOERROR", "qtype": l.qtype, "server": l.server.ip().to_string(),
+                                     "failing_since": crate::time::rfc3339(st.streak_start)}),
+                    message: format!(
+                        "{} answers NOERROR again (was {} since {}) for {} {}",
+                        l.qname,
+                        was,
+                        crate::time::rfc3339(st.streak_start),
+                        l.qtype,
+                        l.server.ip()
+                    ),
+                    per_name: true,
+                });
+            }
+        }
+        return;
+    }
+    if !failing(rcode) {
+        return;
+    }
+    if st.streak_rcode != rcode || st.streak == 0 {
+        st.streak_rcode = rcode.to_string();
+        st.streak = 0;
+        st.streak_start = l.ts_us;
+    }
+    st.streak += 1;
+    if st.raised.is_some() || st.noerror < c.min_established {
+        return;
+    }
+    let span_s = (l.ts_us - st.streak_start) as f64 / 1e6;
+    let confirmed = if rcode == "NXDOMAIN" {
+        st.streak >= c.nxdomain_streak
+    } else {
+        st.streak >= c.failure_streak && span_s >= c.failure_min_s
+    };
+    if !confirmed {
+        return;
+    }
+    st.raised = Some(rcode.to_string());
+    if !c.enabled {
+        return;
+    }
+    out.push(Finding {
+        kind: Kind::RcodeChange,
+        severity: if rcode == "NXDOMAIN" {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        ts_us: l.ts_us,
+        name: l.qname.clone(),
+        querier: None,
+        window: format!("{} answers", st.streak),
+        window_start_us: st.streak_start,
+        evidence: json!({"from": "NOERROR", "to": rcode, "qtype": l.qtype, "server": l.server.ip().to_string(),
+                         "consecutive": st.streak, "since": crate::time::rfc3339(st.streak_start),
+                         "span_s": span_s, "noerror_before": st.noerror}),
+        message: format!(
+            "{} now answers {} (was NOERROR): {} answers in a row since {} ({} {})",
+            l.qname,
+            rcode,
+            st.streak,
+            crate::time::rfc3339(st.streak_start),
+            l.qtype,
+            l.server.ip()
+        ),
+        per_name: true,
+    });
+}
+
 impl LookupDetector for RcodeDetector {
     fn on_lookup(&mut self, cfg: &DetectorConfig, l: &Lookup, out: &mut Vec<Finding>) {
         let c = &cfg.rcode_change;
@@ -68,92 +159,11 @@ impl LookupDetector for RcodeDetector {
         if l.qname.is_empty() {
             return;
         }
-        let Some(st) = self
-            .names
-            .get_or_admit(&l.qname, l.ts_us, watched(l), NameRcode::default)
-        else {
-            return;
-        };
-        if rcode == "NOERROR" {
-            st.noerror = st.noerror.saturating_add(1);
-            st.streak = 0;
-            if let Some(was) = st.raised.take() {
-                if c.enabled {
-                    out.push(Finding {
-                        kind: Kind::RcodeChange,
-                        severity: Severity::Warning,
-                        ts_us: l.ts_us,
-                        name: l.qname.clone(),
-                        querier: None,
-                        window: "since the failure".into(),
-                        window_start_us: st.streak_start,
-                        evidence: json!({"from": was, "to": "NOERROR", "qtype": l.qtype, "server": l.server.ip().to_string(),
-                                         "failing_since": crate::time::rfc3339(st.streak_start)}),
-                        message: format!(
-                            "{} answers NOERROR again (was {} since {}) for {} {}",
-                            l.qname,
-                            was,
-                            crate::time::rfc3339(st.streak_start),
-                            l.qtype,
-                            l.server.ip()
-                        ),
-                        per_name: true,
-                    });
-                }
-            }
-            return;
-        }
-        if !failing(rcode) {
-            return;
-        }
-        if st.streak_rcode != rcode || st.streak == 0 {
-            st.streak_rcode = rcode.to_string();
-            st.streak = 0;
-            st.streak_start = l.ts_us;
-        }
-        st.streak += 1;
-        if st.raised.is_some() || st.noerror < c.min_established {
-            return;
-        }
-        let span_s = (l.ts_us - st.streak_start) as f64 / 1e6;
-        let confirmed = if rcode == "NXDOMAIN" {
-            st.streak >= c.nxdomain_streak
-        } else {
-            st.streak >= c.failure_streak && span_s >= c.failure_min_s
-        };
-        if !confirmed {
-            return;
-        }
-        st.raised = Some(rcode.to_string());
-        if !c.enabled {
-            return;
-        }
-        out.push(Finding {
-            kind: Kind::RcodeChange,
-            severity: if rcode == "NXDOMAIN" {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            },
-            ts_us: l.ts_us,
-            name: l.qname.clone(),
-            querier: None,
-            window: format!("{} answers", st.streak),
-            window_start_us: st.streak_start,
-            evidence: json!({"from": "NOERROR", "to": rcode, "qtype": l.qtype, "server": l.server.ip().to_string(),
-                             "consecutive": st.streak, "since": crate::time::rfc3339(st.streak_start),
-                             "span_s": span_s, "noerror_before": st.noerror}),
-            message: format!(
-                "{} now answers {} (was NOERROR): {} answers in a row since {} ({} {})",
-                l.qname,
-                rcode,
-                st.streak,
-                crate::time::rfc3339(st.streak_start),
-                l.qtype,
-                l.server.ip()
-            ),
-            per_name: true,
-        });
+        // One lookup of the name's state (not a `contains` and a `get`).
+        self.names
+            .with_state(&l.qname, l.ts_us, watched(l), NameRcode::default, |st| {
+                judge_rcode(st, c, rcode, l, out);
+            });
     }
 
     fn evictions(&mut self) -> u64 {
@@ -249,6 +259,112 @@ impl Default for AnswerDetector {
     }
 }
 
+/// `answer_change` for one answered lookup with the state `st` of its
+/// (name, type); `item` is scratch.
+fn judge_answers(
+    st: &mut RrSet,
+    c: &AnswerChange,
+    l: &Lookup,
+    item: &mut String,
+    out: &mut Vec<Finding>,
+) {
+    let ts = l.ts_us;
+    st.responses += 1;
+    let memory = (c.memory_days * DAY as f64) as i64;
+    // The common case: the same set as last time, none of it forgotten
+    // since (it was all seen at `last_ts`). Nothing is added, so all
+    // that changes is when its items were seen.
+    if ts.saturating_sub(st.last_ts) <= memory && st.same_as_last(l, item) {
+        st.forget(ts, memory);
+        for d in &st.last {
+            match st.data.get_mut(d) {
+                Some(seen) => *seen = ts,
+                None => {
+                    st.data.insert(d.clone(), ts);
+                }
+            }
+        }
+        st.last_ts = ts;
+        st.oldest = st.oldest.min(ts);
+        return;
+    }
+    st.forget(ts, memory);
+    let mut set: Vec<String> = l
+        .answers
+        .iter()
+        .map(|a| {
+            let mut item = String::with_capacity(a.rtype.len() + 1 + a.data.len());
+            set_item(&mut item, &a.rtype, &a.data);
+            item
+        })
+        .collect();
+    set.sort_unstable();
+    set.dedup();
+    let added: Vec<String> = set
+        .iter()
+        .filter(|d| !st.data.contains_key(*d))
+        .cloned()
+        .collect();
+    // What the set held before: needed only for an alert.
+    let before: BTreeSet<String> = if added.is_empty() {
+        BTreeSet::new()
+    } else {
+        st.data.keys().cloned().collect()
+    };
+    for d in &set {
+        match st.data.get_mut(d) {
+            Some(seen) => *seen = ts,
+            None => {
+                st.data.insert(d.clone(), ts);
+            }
+        }
+    }
+    st.oldest = st.oldest.min(ts);
+    st.last_ts = ts;
+    let previous = std::mem::replace(&mut st.last, set);
+    if added.is_empty() {
+        return;
+    }
+    let stable_for = ts.saturating_sub(st.last_new);
+    st.last_new = ts;
+    let learnt = ts.saturating_sub(st.first) as f64 >= c.learning_h * HOUR as f64
+        && st.responses > c.min_responses;
+    let set = &st.last;
+    if !c.enabled || !learnt || (stable_for as f64) < c.stable_h * HOUR as f64 {
+        return;
+    }
+    let removed: Vec<&String> = previous.iter().filter(|d| !set.contains(*d)).collect();
+    out.push(Finding {
+        kind: Kind::AnswerChange,
+        severity: Severity::Warning,
+        ts_us: ts,
+        name: l.qname.clone(),
+        querier: None,
+        window: format!("{:.0}d memory", c.memory_days),
+        window_start_us: ts.saturating_sub((c.memory_days * 86_400e6) as i64),
+        evidence: json!({
+            "qtype": l.qtype,
+            "added": added,
+            "removed": removed,
+            "now": set,
+            "known_before": before,
+            "stable_h": stable_for as f64 / HOUR as f64,
+            "responses": st.responses,
+            "server": l.server.ip().to_string(),
+        }),
+        message: format!(
+            "answers for {} {} changed: new [{}] never seen in {:.0} days (set stable for {:.0} h; before [{}])",
+            l.qname,
+            l.qtype,
+            added.join(", "),
+            c.memory_days,
+            stable_for as f64 / HOUR as f64,
+            previous.join(", ")
+        ),
+        per_name: true,
+    });
+}
+
 impl LookupDetector for AnswerDetector {
     fn on_lookup(&mut self, cfg: &DetectorConfig, l: &Lookup, out: &mut Vec<Finding>) {
         let c = &cfg.answer_change;
@@ -260,106 +376,17 @@ impl LookupDetector for AnswerDetector {
         self.key.push_str(&l.qname);
         self.key.push(' ');
         self.key.push_str(&l.qtype);
-        let Some(st) = self
-            .sets
-            .get_or_admit(&self.key, ts, watched(l), || RrSet::new(ts))
-        else {
-            return;
-        };
-        st.responses += 1;
-        let memory = (c.memory_days * DAY as f64) as i64;
-        // The common case: the same set as last time, none of it forgotten
-        // since (it was all seen at `last_ts`). Nothing is added, so all
-        // that changes is when its items were seen.
-        if ts.saturating_sub(st.last_ts) <= memory && st.same_as_last(l, &mut self.item) {
-            st.forget(ts, memory);
-            for d in &st.last {
-                match st.data.get_mut(d) {
-                    Some(seen) => *seen = ts,
-                    None => {
-                        st.data.insert(d.clone(), ts);
-                    }
-                }
-            }
-            st.last_ts = ts;
-            st.oldest = st.oldest.min(ts);
-            return;
-        }
-        st.forget(ts, memory);
-        let mut set: Vec<String> = l
-            .answers
-            .iter()
-            .map(|a| {
-                let mut item = String::with_capacity(a.rtype.len() + 1 + a.data.len());
-                set_item(&mut item, &a.rtype, &a.data);
-                item
-            })
-            .collect();
-        set.sort_unstable();
-        set.dedup();
-        let added: Vec<String> = set
-            .iter()
-            .filter(|d| !st.data.contains_key(*d))
-            .cloned()
-            .collect();
-        // What the set held before: needed only for an alert.
-        let before: BTreeSet<String> = if added.is_empty() {
-            BTreeSet::new()
-        } else {
-            st.data.keys().cloned().collect()
-        };
-        for d in &set {
-            match st.data.get_mut(d) {
-                Some(seen) => *seen = ts,
-                None => {
-                    st.data.insert(d.clone(), ts);
-                }
-            }
-        }
-        st.oldest = st.oldest.min(ts);
-        st.last_ts = ts;
-        let previous = std::mem::replace(&mut st.last, set);
-        if added.is_empty() {
-            return;
-        }
-        let stable_for = ts.saturating_sub(st.last_new);
-        st.last_new = ts;
-        let learnt = ts.saturating_sub(st.first) as f64 >= c.learning_h * HOUR as f64
-            && st.responses > c.min_responses;
-        let set = &st.last;
-        if !c.enabled || !learnt || (stable_for as f64) < c.stable_h * HOUR as f64 {
-            return;
-        }
-        let removed: Vec<&String> = previous.iter().filter(|d| !set.contains(*d)).collect();
-        out.push(Finding {
-            kind: Kind::AnswerChange,
-            severity: Severity::Warning,
-            ts_us: ts,
-            name: l.qname.clone(),
-            querier: None,
-            window: format!("{:.0}d memory", c.memory_days),
-            window_start_us: ts.saturating_sub((c.memory_days * 86_400e6) as i64),
-            evidence: json!({
-                "qtype": l.qtype,
-                "added": added,
-                "removed": removed,
-                "now": set,
-                "known_before": before,
-                "stable_h": stable_for as f64 / HOUR as f64,
-                "responses": st.responses,
-                "server": l.server.ip().to_string(),
-            }),
-            message: format!(
-                "answers for {} {} changed: new [{}] never seen in {:.0} days (set stable for {:.0} h; before [{}])",
-                l.qname,
-                l.qtype,
-                added.join(", "),
-                c.memory_days,
-                stable_for as f64 / HOUR as f64,
-                previous.join(", ")
-            ),
-            per_name: true,
-        });
+        let item = &mut self.item;
+        // One lookup of the set's state (not a `contains` and a `get`).
+        self.sets.with_state(
+            &self.key,
+            ts,
+            watched(l),
+            || RrSet::new(ts),
+            |st| {
+                judge_answers(st, c, l, item, out);
+            },
+        );
     }
 
     fn evictions(&mut self) -> u64 {
@@ -371,7 +398,6 @@ impl LookupDetector for AnswerDetector {
 mod tests {
     use std::collections::{BTreeSet, HashMap};
 
-    use super::super::config::AnswerChange;
     use super::*;
     use crate::model::Answer;
 
