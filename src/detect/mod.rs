@@ -505,8 +505,12 @@ impl Engine {
         touched.clear();
         let mut first = None;
         for entry in l.entries() {
-            let new_entry = !self.index.contains_key(entry) && !self.known.contains(entry);
-            let idx = self.entry_index(entry, ts);
+            let known_idx = self.index.get(entry).copied();
+            let new_entry = known_idx.is_none() && !self.known.contains(entry);
+            let idx = match known_idx {
+                Some(i) => i,
+                None => self.entry_index(entry, ts),
+            };
             if let Some(f) = first {
                 self.links.union(f, idx);
             } else {
