@@ -129,6 +129,8 @@ struct DnsStage {
     pdns: PdnsScope,
     rrsets: RrsetAggregator,
     record_all: bool,
+    /// Buffers of the full decode, kept from one message to the next.
+    scratch: parse::Scratch,
 }
 
 /// Packet in, lookups out.
@@ -163,6 +165,7 @@ impl Pipeline {
                 pdns: cfg.pdns,
                 rrsets: RrsetAggregator::default(),
                 record_all: cfg.record_all,
+                scratch: parse::Scratch::default(),
             },
             hour: Hour::default(),
             hourly: Vec::new(),
@@ -361,6 +364,16 @@ impl Pipeline {
         std::mem::take(&mut self.stage.out)
     }
 
+    /// Gives back a vector [`Pipeline::take_lookups`] returned, emptied:
+    /// the next lookups are pushed into its room (no regrowing and copying
+    /// on the way).
+    pub fn recycle_lookups(&mut self, mut v: Vec<Lookup>) {
+        if self.stage.out.is_empty() && v.capacity() > self.stage.out.capacity() {
+            v.clear();
+            self.stage.out = v;
+        }
+    }
+
     /// Rrsets aggregated since the last call (see [`RrsetAggregator`]).
     pub fn take_rrsets(&mut self) -> Vec<Rrset> {
         self.stage.rrsets.take()
@@ -419,6 +432,24 @@ impl Pipeline {
     }
 }
 
+/// Appends the decimal form of `v` (what `Display` writes).
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // A digit: 0..=9.
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
 /// A packet or message source (a file, an interface, a dnstap peer).
 #[derive(Debug)]
 struct Source {
@@ -435,12 +466,18 @@ impl DnsStage {
             .map_or_else(|| self.sensor.clone(), |s| s.sensor.clone())
     }
 
+    /// `name#frame` (built by hand: `format!` costs more than the rest of
+    /// the lookup's strings together).
     fn provenance(&self, source: (u32, u64)) -> String {
         let name = self
             .sources
             .get(source.0 as usize)
             .map_or("-", |s| s.name.as_str());
-        format!("{name}#{}", source.1)
+        let mut out = String::with_capacity(name.len() + 21);
+        out.push_str(name);
+        out.push('#');
+        push_u64(&mut out, source.1);
+        out
     }
 
     fn pairing_expire(&mut self, now: i64) {
@@ -477,16 +514,19 @@ impl DnsStage {
                 .watch
                 .match_name(&self.name)
                 .or(self.record_all.then_some(UNWATCHED));
+            // The query's EDNS record: read by the full decode when there
+            // is one, else off the wire here.
+            let mut edns = None;
             let message = watched.map(|id| {
-                let entry = self.entry_name(id).to_string();
                 let m = if id == UNWATCHED {
                     // Decode errors of unwatched messages are not counted
                     // (so counters do not depend on `record_all`).
-                    parse::message_peeked(d.payload, &peek, &self.name)
+                    parse::message_peeked_with(d.payload, &peek, &self.name, &mut self.scratch)
                 } else {
                     self.full(d.payload, &peek)
                 };
-                Box::new(WatchedQuery::new(m, &entry))
+                edns = Some(m.edns);
+                Box::new(WatchedQuery::new(m, self.entry_name(id)))
             });
             let key = PairKey {
                 client: d.src,
@@ -503,7 +543,7 @@ impl DnsStage {
                 flags: h.flags,
                 qclass: peek.qclass,
                 size: u16::try_from(d.payload.len()).unwrap_or(u16::MAX),
-                edns: wire::edns(d.payload, &h, peek.question_end),
+                edns: edns.unwrap_or_else(|| wire::edns(d.payload, &h, peek.question_end)),
                 watched,
                 message,
             };
@@ -531,7 +571,7 @@ impl DnsStage {
         let query_entry = query
             .as_ref()
             .and_then(|q| q.message.as_ref())
-            .map(|m| m.entry.to_string())
+            .map(|m| String::from(&*m.entry))
             .filter(|e| !e.is_empty());
         let entry = match query_entry {
             Some(e) => Some(e),
@@ -546,7 +586,12 @@ impl DnsStage {
         let response = match &entry {
             Some(_) if watched => Some(self.full(d.payload, &peek)),
             // Unwatched (`record_all`): decode errors not counted, as above.
-            Some(_) => Some(parse::message_peeked(d.payload, &peek, &self.name)),
+            Some(_) => Some(parse::message_peeked_with(
+                d.payload,
+                &peek,
+                &self.name,
+                &mut self.scratch,
+            )),
             None => None,
         };
         // Count the rcode (extended rcode only known after a full decode,
@@ -590,7 +635,7 @@ impl DnsStage {
                     querier: d.dst,
                     server: d.src,
                     transport: d.transport.as_str().into(),
-                    qname: resp.qname.clone().unwrap_or_default(),
+                    qname: resp.qname.unwrap_or_default(),
                     qtype: dns::type_name(peek.qtype),
                     qclass: dns::class_name(q.qclass),
                     opcode: resp.opcode,
@@ -624,7 +669,7 @@ impl DnsStage {
                     querier: d.dst,
                     server: d.src,
                     transport: d.transport.as_str().into(),
-                    qname: resp.qname.clone().unwrap_or_default(),
+                    qname: resp.qname.unwrap_or_default(),
                     qtype: dns::type_name(peek.qtype),
                     qclass: dns::class_name(peek.qclass),
                     opcode: resp.opcode,
@@ -663,7 +708,7 @@ impl DnsStage {
         peek: &wire::Peek,
         query: Option<&PendingQuery>,
     ) {
-        let resp = parse::message_peeked(d.payload, peek, &self.name);
+        let resp = parse::message_peeked_with(d.payload, peek, &self.name, &mut self.scratch);
         self.add_rrsets(d.ts, query, &resp);
     }
 
@@ -694,7 +739,7 @@ impl DnsStage {
     /// The full decode of the message `peek` pre-parsed (its question name
     /// is in `self.name`).
     fn full(&mut self, payload: &[u8], peek: &wire::Peek) -> Message {
-        let m = parse::message_peeked(payload, peek, &self.name);
+        let m = parse::message_peeked_with(payload, peek, &self.name, &mut self.scratch);
         if !m.complete {
             self.error(ErrorKind::DnsBadRecords);
         }
@@ -708,7 +753,7 @@ impl DnsStage {
         let msg = q.message.as_deref();
         let entry = msg.map_or_else(
             || self.entry_name(entry).to_string(),
-            |m| m.entry.to_string(),
+            |m| String::from(&*m.entry),
         );
         if entry.is_empty() {
             self.stats.unwatched += 1;
@@ -723,7 +768,7 @@ impl DnsStage {
             querier: key.client,
             server: std::net::SocketAddr::new(key.server, q.server_port),
             transport: q.transport.as_str().into(),
-            qname: msg.map(|m| m.qname.to_string()).unwrap_or_default(),
+            qname: msg.map(|m| String::from(&*m.qname)).unwrap_or_default(),
             qtype: dns::type_name(key.qtype),
             qclass: dns::class_name(q.qclass),
             opcode: ((q.flags >> 11) & 0xf) as u8,

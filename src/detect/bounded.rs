@@ -96,6 +96,18 @@ impl<V> NameTable<V> {
             e.0 = e.0.max(ts);
             return Some(&mut e.1);
         }
+        self.admit(name, ts, watched, new)
+    }
+
+    /// The state of `name`, which has none yet, if admitted (see
+    /// [`NameTable::get_or_admit`]).
+    fn admit(
+        &mut self,
+        name: &str,
+        ts: i64,
+        watched: bool,
+        new: impl FnOnce() -> V,
+    ) -> Option<&mut V> {
         if !watched && self.admit > 1 {
             let h = self.map.hasher().hash_one(name);
             let est = self.sketch.get_or_insert_with(Sketch::new).add(h);
@@ -109,6 +121,24 @@ impl<V> NameTable<V> {
         }
         let e = self.map.entry(name.to_string()).or_insert((ts, new()));
         Some(&mut e.1)
+    }
+
+    /// [`NameTable::get_or_admit`] handing the state to `f`: a name with
+    /// state costs one lookup of the map (returning the borrow of a `get`
+    /// that may miss is what forces two there).
+    pub fn with_state<R>(
+        &mut self,
+        name: &str,
+        ts: i64,
+        watched: bool,
+        new: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Option<R> {
+        if let Some(e) = self.map.get_mut(name) {
+            e.0 = e.0.max(ts);
+            return Some(f(&mut e.1));
+        }
+        self.admit(name, ts, watched, new).map(f)
     }
 
     /// Drops the least recently used tenth (at least one name).

@@ -47,11 +47,13 @@ use crate::model::Severity;
 
 const LEVELS: [&str; 3] = ["organisation", "network", "address"];
 
-type Key = (u8, Arc<str>);
+/// One day's lookups by group, a map per level (looked up by the label's
+/// text: counting a lookup clones no key).
+type Day = [FxHashMap<Arc<str>, u32>; 3];
 
 #[derive(Debug, Default)]
 struct State {
-    days: BTreeMap<i64, FxHashMap<Key, u32>>,
+    days: BTreeMap<i64, Day>,
     totals: BTreeMap<i64, u64>,
     first_day: Option<i64>,
     raised: bool,
@@ -95,11 +97,10 @@ fn count(st: &mut State, day: i64, labels: &[Option<Arc<str>>; 3]) {
     let m = st.days.entry(day).or_default();
     for (level, label) in labels.iter().enumerate() {
         if let Some(label) = label {
-            let key = (level as u8, label.clone());
-            if let Some(c) = m.get_mut(&key) {
+            if let Some(c) = m[level].get_mut(&**label) {
                 *c += 1;
-            } else if m.len() < MAX_KEYS_PER_DAY {
-                m.insert(key, 1);
+            } else if m.iter().map(|l| l.len()).sum::<usize>() < MAX_KEYS_PER_DAY {
+                m[level].insert(label.clone(), 1);
             }
         }
     }
@@ -117,10 +118,8 @@ fn prune(st: &mut State, keep: i64) {
 fn sum_days(st: &State, from: i64, to: i64, level: u8) -> (FxHashMap<Arc<str>, u64>, u64) {
     let mut counts: FxHashMap<Arc<str>, u64> = FxHashMap::default();
     for (_, m) in st.days.range(from..=to) {
-        for ((l, k), c) in m {
-            if *l == level {
-                *counts.entry(k.clone()).or_insert(0) += u64::from(*c);
-            }
+        for (k, c) in &m[usize::from(level)] {
+            *counts.entry(k.clone()).or_insert(0) += u64::from(*c);
         }
     }
     let n = st.totals.range(from..=to).map(|(_, c)| *c).sum();

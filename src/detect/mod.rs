@@ -316,6 +316,9 @@ pub struct Engine {
     closed_through: i64,
     entries_at_close: usize,
     out: Vec<Alert>,
+    /// Scratch of [`Engine::lookup`]: the entries a lookup touched and
+    /// their findings (kept for its room).
+    touched: Vec<(usize, Vec<Finding>)>,
     /// Counters.
     pub stats: DetectStats,
 }
@@ -360,6 +363,7 @@ impl Engine {
             closed_through: i64::MIN,
             entries_at_close: 0,
             out: Vec::new(),
+            touched: Vec::new(),
             stats: DetectStats::default(),
         };
         let mut learnt: Vec<(String, i64, Learnt)> = Vec::new();
@@ -497,11 +501,16 @@ impl Engine {
         self.advance(l.ts_us);
         let ts = l.ts_us;
         self.sensor_start = self.sensor_start.min(ts);
-        let mut touched: Vec<(usize, Vec<Finding>)> = Vec::new();
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
         let mut first = None;
         for entry in l.entries() {
-            let new_entry = !self.index.contains_key(entry) && !self.known.contains(entry);
-            let idx = self.entry_index(entry, ts);
+            let known_idx = self.index.get(entry).copied();
+            let new_entry = known_idx.is_none() && !self.known.contains(entry);
+            let idx = match known_idx {
+                Some(i) => i,
+                None => self.entry_index(entry, ts),
+            };
             if let Some(f) = first {
                 self.links.union(f, idx);
             } else {
@@ -575,13 +584,19 @@ impl Engine {
         for d in &mut self.lookup_detectors {
             d.on_lookup(&self.cfg, l, &mut per_lookup);
         }
-        let all: Vec<usize> = touched.iter().map(|t| t.0).collect();
+        // Needed only for a finding about the lookup itself (rare).
+        let all: Vec<usize> = if per_lookup.is_empty() {
+            Vec::new()
+        } else {
+            touched.iter().map(|t| t.0).collect()
+        };
         let mut groups: Vec<(Vec<usize>, Finding)> = Vec::new();
-        for (idx, findings) in touched {
+        for (idx, findings) in touched.drain(..) {
             for f in findings {
                 merge_into(&mut groups, idx, f, &mut self.stats.merged);
             }
         }
+        self.touched = touched;
         for f in per_lookup {
             groups.push((all.clone(), f));
         }

@@ -272,7 +272,9 @@ impl Detector for PeriodicDetector {
         let ts = l.ts_us;
         let map = self.state.entry(cx.idx).or_default();
         let ip = l.querier.ip();
-        if !map.contains_key(&ip) {
+        // (`evict_lru` does nothing while the map is within its cap: the
+        // querier is looked up only when it might.)
+        if map.len() > cx.cfg.max_queriers_per_entry && !map.contains_key(&ip) {
             self.evicted += evict_lru(map, cx.cfg.max_queriers_per_entry, |s: &Series| s.last_seen);
         }
         let s = map.entry(ip).or_default();

@@ -161,18 +161,37 @@ fn owner_name(msg: &[u8], pos: usize, buf: &mut Vec<u8>) -> Option<usize> {
 pub(super) struct Scratch {
     name: Vec<u8>,
     text: String,
-    /// The last owner given as a bare compression pointer: its target and
-    /// text. Owners of one message mostly point at the same name.
-    pointer_owner: Option<(usize, String)>,
+    /// The last owner given as a bare compression pointer: its target
+    /// (`None`: no such owner yet in this message) and, in `pointer_text`,
+    /// its text. Owners of one message mostly point at the same name.
+    pointer_target: Option<usize>,
+    pointer_text: String,
 }
 
 impl Default for Scratch {
+    /// Empty: most messages (queries) have no record the buffers are for,
+    /// so they get their room at the first record ([`Scratch::ready`]).
     fn default() -> Self {
-        // Room for most names and record data: no growing on the way.
         Self {
-            name: Vec::with_capacity(256),
-            text: String::with_capacity(256),
-            pointer_owner: None,
+            name: Vec::new(),
+            text: String::new(),
+            pointer_target: None,
+            pointer_text: String::new(),
+        }
+    }
+}
+
+impl Scratch {
+    /// Ready for another message: the remembered owner is of the last one.
+    pub(super) fn reset(&mut self) {
+        self.pointer_target = None;
+    }
+
+    /// Room for most names and record data: no growing on the way.
+    fn ready(&mut self) {
+        if self.name.capacity() == 0 {
+            self.name.reserve(256);
+            self.text.reserve(256);
         }
     }
 }
@@ -342,15 +361,16 @@ fn owner(msg: &[u8], pos: usize, s: &mut Scratch) -> Option<(String, usize)> {
     if let [hi, lo] = *msg.get(pos..pos + 2)? {
         if hi & 0xc0 == 0xc0 {
             let target = usize::from(u16::from_be_bytes([hi & 0x3f, lo]));
-            if let Some((t, text)) = &s.pointer_owner {
-                if *t == target {
-                    return Some((text.clone(), pos + 2));
-                }
+            if s.pointer_target == Some(target) {
+                return Some((s.pointer_text.clone(), pos + 2));
             }
             let end = owner_name(msg, pos, &mut s.name)?;
-            let text = std::str::from_utf8(&s.name).ok()?.to_owned();
-            s.pointer_owner = Some((target, text.clone()));
-            return Some((text, end));
+            let text = std::str::from_utf8(&s.name).ok()?;
+            // Kept in the buffer of the last one (no allocation).
+            s.pointer_text.clear();
+            s.pointer_text.push_str(text);
+            s.pointer_target = Some(target);
+            return Some((s.pointer_text.clone(), end));
         }
     }
     let end = owner_name(msg, pos, &mut s.name)?;
@@ -358,8 +378,9 @@ fn owner(msg: &[u8], pos: usize, s: &mut Scratch) -> Option<(String, usize)> {
 }
 
 /// Decodes the answer or authority record at `pos`, or declines. `s` must
-/// be used for one message only.
+/// be used for one message only ([`Scratch::reset`] before the next).
 pub(super) fn record(msg: &[u8], pos: usize, s: &mut Scratch) -> Option<Rr> {
+    s.ready();
     let (owner, name_end) = owner(msg, pos, s)?;
     let (rtype, ttl, start, end) = fixed(msg, name_end)?;
     let data = if start == end {

@@ -32,7 +32,8 @@ impl Flags {
 
     /// Space-separated mnemonics in a fixed order, e.g. `rd ra`.
     pub fn mnemonics(self) -> String {
-        let mut out = Vec::new();
+        // At most six of two letters and five spaces: one allocation.
+        let mut out = String::with_capacity(17);
         for (bit, name) in [
             (Self::AA, "aa"),
             (Self::TC, "tc"),
@@ -42,10 +43,13 @@ impl Flags {
             (Self::CD, "cd"),
         ] {
             if self.0 & bit != 0 {
-                out.push(name);
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(name);
             }
         }
-        out.join(" ")
+        out
     }
 }
 

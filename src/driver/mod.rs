@@ -67,6 +67,8 @@ pub struct Runner {
     sinks: Vec<Box<dyn AlertSink>>,
     batch: Batch,
     batch_size: usize,
+    /// Lookups the last batch committed held (room reserved for the next).
+    batch_room: usize,
     commit_interval: Duration,
     last_commit: Instant,
     alerts: u64,
@@ -123,6 +125,7 @@ impl Runner {
             collected: Vec::new(),
             batch: Batch::default(),
             batch_size: config.raw.storage.batch_size,
+            batch_room: 0,
             commit_interval: Duration::from_millis(config.raw.storage.commit_interval_ms),
             last_commit: Instant::now(),
             alerts: 0,
@@ -286,6 +289,7 @@ impl Runner {
             self.batch.hourly.extend(self.pipeline.take_hourly(force));
             self.batch.rrsets.extend(self.pipeline.take_rrsets());
             self.alerts += self.batch.alerts.len() as u64;
+            self.batch_room = self.batch.lookups.len();
             let batch = std::mem::take(&mut self.batch);
             self.last_commit = Instant::now();
             match &self.writer {
@@ -451,7 +455,15 @@ impl Runner {
         for l in &lookups {
             self.engine.lookup(l);
         }
-        self.batch.lookups.extend(lookups);
+        if self.batch.lookups.is_empty() {
+            // Room for as many as the last batch held: the batch does not
+            // regrow (and copy what it holds) on the way.
+            self.batch
+                .lookups
+                .reserve(self.batch_room.max(lookups.len()));
+        }
+        self.batch.lookups.append(&mut lookups);
+        self.pipeline.recycle_lookups(lookups);
     }
 
     fn pseudonymise(&self, lookups: &mut [Lookup]) {
