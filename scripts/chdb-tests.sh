@@ -26,7 +26,11 @@ fi
 work=$(mktemp -d /tmp/dnswatch-chdb.XXXXXX)
 pid=""
 cleanup() {
-  [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  # The shim dies of the TERM: its status is not this script's.
+  if [[ -n $pid ]]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
