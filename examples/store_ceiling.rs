@@ -57,6 +57,7 @@ fn cpu_s() -> Result<f64, String> {
     Ok((tick(11) + tick(12)) / 100.0)
 }
 
+/// The path of variant `name`'s database, with any earlier one removed.
 fn fresh(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(format!("ceiling-{name}.db"));
     for suffix in ["", "-wal", "-shm"] {
@@ -228,8 +229,7 @@ fn run() -> Result<(), String> {
         println!("{name:<12} {s:>10.2} {rate:>16.0} {:>13.2}x", rate / BUDGET);
     }
     for name in ["store", "rows+2 idx", "rows+pk", "append"] {
-        let p = fresh(&dir, name);
-        let _ = std::fs::remove_file(p);
+        fresh(&dir, name);
     }
     Ok(())
 }

@@ -52,8 +52,7 @@ class Engine:
         with self.lock:
             if database:
                 self.session.query(f"USE {database}", "TabSeparated")
-            fmt = "TabSeparated"
-            return self.session.query(sql, fmt).bytes()
+            return self.session.query(sql, "TabSeparated").bytes()
 
     def insert_rowbinary(self, table, cols, body, database=None):
         names = [c.strip().strip("`") for c in cols.split(",") if c.strip()]

@@ -282,7 +282,7 @@ impl Runner {
         let due = force
             || self.batch.prune_before.is_some()
             || self.batch.scrub_before.is_some()
-            || self.batch.lookups.len() + self.batch.unwatched.len() >= self.batch_size
+            || self.batch.lookup_count() >= self.batch_size
             || self.pipeline.rrsets_pending() >= RRSETS_PER_BATCH
             || self.last_commit.elapsed() >= self.commit_interval;
         if due {

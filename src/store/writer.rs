@@ -192,11 +192,7 @@ impl Worker {
             let t = Instant::now();
             let res = {
                 let group: Vec<&Batch> = self.kept.iter().take(n).map(|(b, _)| b).collect();
-                if let [one] = group[..] {
-                    self.sink.write(one)
-                } else {
-                    self.sink.write_group(&group)
-                }
+                self.sink.write_group(&group)
             };
             let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
             self.ungroup = self.ungroup.saturating_sub(1);

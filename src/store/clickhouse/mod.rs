@@ -668,10 +668,8 @@ impl Sink for ClickHouseSink {
         if used + size > self.settings.spool_max_bytes {
             let s = &self.shared.stats;
             s.dropped_batches.fetch_add(1, Ordering::Relaxed);
-            s.dropped_lookups.fetch_add(
-                (batch.lookups.len() + batch.unwatched.len()) as u64,
-                Ordering::Relaxed,
-            );
+            s.dropped_lookups
+                .fetch_add(batch.lookup_count() as u64, Ordering::Relaxed);
             if self.dropped_unreported == 0 {
                 self.dropped_since_us = ts;
                 tracing::error!(

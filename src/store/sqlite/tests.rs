@@ -1,5 +1,20 @@
 use super::*;
 
+/// A database at `path` made by the first `n` migrations, each in its own
+/// transaction as the release that ran it (the starting point of the
+/// migration tests).
+pub(super) fn at_version(path: &Path, n: usize) -> Connection {
+    let mut c = Connection::open(path).unwrap();
+    for (i, sql) in MIGRATIONS[..n].iter().enumerate() {
+        let tx = c.transaction().unwrap();
+        tx.execute_batch(sql).unwrap();
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    c
+}
+
 pub(super) fn lookup(ts: i64, q: &str) -> Lookup {
     Lookup {
         ts_us: ts,
@@ -193,14 +208,7 @@ fn a_schema_4_database_migrates_and_keeps_its_rows() {
         .position(|m| *m == super::super::pdns::MIGRATION)
         .unwrap();
     {
-        let mut c = Connection::open(&path).unwrap();
-        for (i, sql) in MIGRATIONS[..old].iter().enumerate() {
-            let tx = c.transaction().unwrap();
-            tx.execute_batch(sql).unwrap();
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        let c = at_version(&path, old);
         c.execute(
             "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
                 qname, qtype, qclass, opcode, flags, rcode, answers, query_seen, answered, source, sensor)

@@ -1,7 +1,7 @@
 //! Tests of the compact lookups table (schema 8): round trips, the
 //! schema-7 migration, corrupt rows, query plans.
 
-use super::tests::{detailed, lookup};
+use super::tests::{at_version, detailed, lookup};
 use super::*;
 
 /// Every value the compact encodings must keep apart, in one batch.
@@ -188,14 +188,7 @@ fn a_schema_7_database_migrates_and_reads_back_identically() {
     let path = dir.path().join("v7.db");
     let rows = varied();
     {
-        let mut c = Connection::open(&path).unwrap();
-        for (i, sql) in MIGRATIONS[..7].iter().enumerate() {
-            let tx = c.transaction().unwrap();
-            tx.execute_batch(sql).unwrap();
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        let c = at_version(&path, 7);
         for l in &rows {
             c.execute(
                 "INSERT INTO lookups (ts_us, entry, querier, querier_port, server, server_port, transport,
@@ -353,14 +346,7 @@ fn an_unmigrated_database_read_only_says_to_migrate_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v7.db");
     {
-        let mut c = Connection::open(&path).unwrap();
-        for (i, sql) in MIGRATIONS[..7].iter().enumerate() {
-            let tx = c.transaction().unwrap();
-            tx.execute_batch(sql).unwrap();
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        at_version(&path, 7);
     }
     let s = SqliteStore::open_read_only(&path).unwrap();
     let err = s
@@ -645,14 +631,7 @@ fn a_schema_8_database_gets_the_base_0_and_reads_back_identically() {
     let path = dir.path().join("v8.db");
     let rows = varied();
     {
-        let mut c = Connection::open(&path).unwrap();
-        for (i, sql) in MIGRATIONS[..8].iter().enumerate() {
-            let tx = c.transaction().unwrap();
-            tx.execute_batch(sql).unwrap();
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        let c = at_version(&path, 8);
         // Schema 8's writer: absolute times, ports as themselves.
         write::insert_lookups(
             &c,
@@ -690,14 +669,7 @@ fn a_schema_8_database_gets_the_base_0_and_reads_back_identically() {
     // An empty schema-8 database gets its base from its first lookup.
     let path = dir.path().join("empty8.db");
     {
-        let mut c = Connection::open(&path).unwrap();
-        for (i, sql) in MIGRATIONS[..8].iter().enumerate() {
-            let tx = c.transaction().unwrap();
-            tx.execute_batch(sql).unwrap();
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        at_version(&path, 8);
     }
     let mut s = SqliteStore::open(&path).unwrap();
     assert_eq!(write::ts_base(&s.conn).unwrap(), None);
